@@ -1,0 +1,36 @@
+# featviz: what do the units of a CNN respond to?
+# The whole study as one DAG: download -> prepare -> train -> visualize -> report.
+#
+#   snakemake --cores 2                                  demo (generated data, minutes)
+#   snakemake --cores 8 --configfile config/paper.yaml   MNIST and SVHN with the seed's budgets
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# The demo is the default. It is loaded only when no --configfile is given, because
+# Snakemake merges a Snakefile's configfile with the command line's key by key: the
+# paper run would otherwise inherit the demo's generated datasets.
+if not config:
+
+    configfile: "config/demo.yaml"
+
+
+validate(config, "config/schema.yaml", set_default=True)
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/visualize.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "report/report.md",

@@ -1,0 +1,129 @@
+"""Turn verified raw files (or a generator) into one compact ``.npz`` per dataset.
+
+The archive holds ``x_train, y_train, x_val, y_val, x_test, y_test`` as
+uint8 arrays (images ``(N, H, W, C)``, labels ``(N,)``) and ``class_names``.
+The validation split is drawn from the training split by a seeded
+permutation, so it is the same on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from featviz.data.catalog import DatasetSpec
+from featviz.data.formats import FormatError, read_idx_pair, read_svhn_mat
+from featviz.data.synthetic import generate
+from featviz.io import write_npz
+
+SPLITS = ("train", "val", "test")
+
+
+def load_raw(
+    spec: DatasetSpec, raw: Mapping[str, str | Path]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read the raw files of ``spec`` (``role -> path``) as ``{split: (x, y)}``."""
+    if spec.format == "idx":
+        splits = {
+            split: read_idx_pair(raw[f"{split}_images"], raw[f"{split}_labels"])
+            for split in ("train", "test")
+        }
+    elif spec.format == "svhn-mat":
+        splits = {"train": read_svhn_mat(raw["train"]), "test": read_svhn_mat(raw["test"])}
+        if "extra" in raw:
+            xe, ye = read_svhn_mat(raw["extra"])
+            x, y = splits["train"]
+            splits["train"] = (np.concatenate([x, xe]), np.concatenate([y, ye]))
+    else:
+        raise ValueError(
+            f"Dataset '{spec.name}' of format '{spec.format}' has no raw files to read."
+        )
+    for split, (x, y) in splits.items():
+        if x.shape[1:] != spec.image_shape:
+            raise FormatError(
+                f"Dataset '{spec.name}', {split} split: images of shape {x.shape[1:]}, "
+                f"expected {spec.image_shape} (image_shape in the catalog or config)."
+            )
+        if y.size and int(y.max()) >= len(spec.class_names):
+            raise FormatError(
+                f"Dataset '{spec.name}', {split} split: label {int(y.max())} but only "
+                f"{len(spec.class_names)} class names."
+            )
+    return splits
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """Split off ``fraction`` of ``(x, y)`` as validation by a seeded permutation."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}.")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = int(round(fraction * len(x)))
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return (x[train], y[train]), (x[val], y[val])
+
+
+def prepare(
+    spec: DatasetSpec,
+    out: str | Path,
+    raw: Mapping[str, str | Path] | None = None,
+    *,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    n_train: int | None = None,
+    n_test: int | None = None,
+) -> dict[str, int]:
+    """Write the prepared arrays of ``spec`` to ``out`` and return the split sizes.
+
+    Args:
+        spec: the dataset.
+        out: the ``.npz`` to write (atomically).
+        raw: role -> verified raw file, for downloaded datasets.
+        validation_fraction: share of the training split held out for validation.
+        seed: seeds the validation split and, for generated data, the generator.
+        n_train, n_test: number of examples to generate (generated data), or a
+            cap on the number kept (real data; the first ones of each split).
+    """
+    if spec.is_synthetic:
+        if not n_train or not n_test:
+            raise ValueError(f"Dataset '{spec.name}' is generated: give n_train and n_test.")
+        train_seed, test_seed = np.random.SeedSequence(seed).generate_state(2)
+        splits = {
+            "train": generate(spec.kind, n_train, int(train_seed)),
+            "test": generate(spec.kind, n_test, int(test_seed)),
+        }
+    else:
+        if raw is None:
+            raise ValueError(f"Dataset '{spec.name}' is downloaded: give its raw files.")
+        splits = load_raw(spec, raw)
+        caps = {"train": n_train, "test": n_test}
+        splits = {
+            s: (x[: caps[s]], y[: caps[s]]) if caps[s] else (x, y) for s, (x, y) in splits.items()
+        }
+    (x_train, y_train), (x_val, y_val) = split_validation(
+        *splits["train"], validation_fraction, seed
+    )
+    x_test, y_test = splits["test"]
+    write_npz(
+        out,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        class_names=np.array(spec.class_names),
+    )
+    return {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
+
+
+def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a prepared dataset archive, checking it holds every split."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    expected = [f"{p}_{s}" for s in SPLITS for p in ("x", "y")] + ["class_names"]
+    missing = [k for k in expected if k not in arrays]
+    if missing:
+        raise FormatError(f"{path}: not a prepared dataset; lacks {', '.join(missing)}.")
+    return arrays

@@ -1,0 +1,127 @@
+"""Objectives: what an image should make the model do, as one scalar per image.
+
+An objective is a weighted sum of *terms*; each term reads one layer and is
+linear in that layer's spatially averaged activations (a channel's mean, a
+dense unit, a class logit, a direction). Keeping objectives in this form lets
+the render loop evaluate a whole batch of different objectives as one
+weighted sum per layer, and tells it which channels the batch reads.
+
+Arithmetic builds new objectives and their names::
+
+    0.3 * channel("conv1", 6) + 0.7 * channel("conv1", 9)
+    # name: "0.3·conv1:6 + 0.7·conv1:9"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Term:
+    """One linear read-out of a layer: ``vector · mean_spatial(activations)``.
+
+    ``index`` is set for a single channel or unit (the vector is one-hot);
+    ``vector`` for a direction.
+    """
+
+    layer: str
+    index: int | None = None
+    vector: tuple[float, ...] | None = None
+    label: str = ""
+
+    def weights(self, n_channels: int) -> np.ndarray:
+        """This term's read-out vector over the layer's ``n_channels``."""
+        if self.index is not None:
+            w = np.zeros(n_channels, dtype=np.float32)
+            w[self.index] = 1.0
+            return w
+        vec = np.asarray(self.vector, dtype=np.float32)
+        if vec.shape != (n_channels,):
+            raise ValueError(
+                f"Direction for layer '{self.layer}' has {vec.size} components, "
+                f"but the layer has {n_channels} channels."
+            )
+        return vec
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A weighted sum of terms with a readable name (used in titles and captions)."""
+
+    terms: tuple[tuple[float, Term], ...]
+    name: str
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Layers this objective reads, in first-use order."""
+        return tuple(dict.fromkeys(term.layer for _, term in self.terms))
+
+    def __add__(self, other: Objective) -> Objective:
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(self.terms + other.terms, f"{self.name} + {other.name}")
+
+    def __sub__(self, other: Objective) -> Objective:
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self + (-1.0) * other
+
+    def __neg__(self) -> Objective:
+        return (-1.0) * self
+
+    def __mul__(self, scale: float) -> Objective:
+        if not isinstance(scale, int | float | np.number):
+            return NotImplemented
+        scale = float(scale)
+        return Objective(
+            tuple((scale * w, t) for w, t in self.terms), f"{_fmt(scale)}·{_group(self.name)}"
+        )
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scale: float) -> Objective:
+        if not isinstance(scale, int | float | np.number):
+            return NotImplemented
+        return Objective(
+            tuple((w / float(scale), t) for w, t in self.terms),
+            f"{_group(self.name)}/{_fmt(float(scale))}",
+        )
+
+
+def channel(layer: str, index: int) -> Objective:
+    """Mean activation of channel ``index`` of a convolutional ``layer`` (a filter)."""
+    return _single(layer, index, f"{layer}:{index}")
+
+
+def unit(layer: str, index: int) -> Objective:
+    """Activation of unit ``index`` of a dense ``layer``."""
+    return _single(layer, index, f"{layer}:{index}")
+
+
+def class_logit(layer: str, index: int, class_name: str | None = None) -> Objective:
+    """Logit of class ``index`` at the logits ``layer``."""
+    return _single(layer, index, f"class {class_name if class_name is not None else index}")
+
+
+def direction(layer: str, vector: Sequence[float], label: str = "direction") -> Objective:
+    """Projection of ``layer``'s mean activation vector onto ``vector``."""
+    term = Term(layer, vector=tuple(float(v) for v in vector), label=label)
+    return Objective(((1.0, term),), f"{layer}:{label}")
+
+
+def _single(layer: str, index: int, name: str) -> Objective:
+    if isinstance(index, bool) or not isinstance(index, int | np.integer):
+        raise TypeError(f"Index for layer '{layer}' must be an int, got {index!r}.")
+    return Objective(((1.0, Term(layer, index=int(index), label=name)),), name)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _group(name: str) -> str:
+    return f"({name})" if (" + " in name or " - " in name) else name

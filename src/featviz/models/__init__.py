@@ -1,0 +1,1 @@
+"""CNN architectures built from configuration, and their training."""

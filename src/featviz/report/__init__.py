@@ -1,0 +1,1 @@
+"""The report: numbered figures and tables assembled from the workflow's outputs."""

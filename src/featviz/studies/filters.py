@@ -1,0 +1,103 @@
+"""Activation-maximizing images for the filters of a layer (seed figures 7-8).
+
+Every filter of the layer is rendered in one batched call; the grid labels
+each image with the filter index and the final objective value, on the
+fixed grey/RGB scale of the model's input range [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from featviz.engine import channel, render, unit
+from featviz.engine.render import RenderResult
+from featviz.io import atomic_path, write_npz
+from featviz.plotting import new_figure, save_figure, show_image
+
+
+def objectives_for(model: keras.Model, layer: str, indices: Sequence[int] | None):
+    """Channel (conv) or unit (dense) objectives for ``indices`` of ``layer`` (all if None)."""
+    try:
+        target = model.get_layer(layer)
+    except ValueError:
+        names = ", ".join(lay.name for lay in model.layers)
+        raise ValueError(f"Unknown layer '{layer}'. Layers: {names}.") from None
+    n = int(target.output.shape[-1])
+    indices = list(range(n)) if indices is None else list(indices)
+    make = channel if len(target.output.shape) == 4 else unit
+    return indices, [make(layer, int(i)) for i in indices]
+
+
+def plot_grid(
+    result: RenderResult,
+    indices: Sequence[int],
+    title: str,
+    png: str | Path,
+    order: Sequence[int] | None = None,
+    columns: int = 8,
+) -> list[Path]:
+    """A grid of rendered images titled with index and final objective value."""
+    order = list(range(len(indices))) if order is None else list(order)
+    rows = -(-len(order) // columns)
+    fig = new_figure(columns * 0.9, rows * 1.05 + 0.3)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for slot, i in enumerate(order):
+        ax = axes.flat[slot]
+        ax.set_axis_on()
+        show_image(ax, result.images[i], 0.0, 1.0)
+        ax.set_title(f"#{indices[i]}  {result.values[i]:.3g}", fontsize=6)
+    fig.suptitle(title)
+    return save_figure(fig, png)
+
+
+def run(
+    model_path: str | Path,
+    layer: str,
+    out_dir: str | Path,
+    *,
+    indices: Sequence[int] | None,
+    steps: int,
+    learning_rate: float,
+    seed: int,
+    batch_size: int,
+    sort: bool,
+) -> list[Path]:
+    """Render, then write ``<layer>.npz``, ``<layer>.csv`` and the grid figure to ``out_dir``."""
+    out_dir = Path(out_dir)
+    model = keras.saving.load_model(model_path)
+    indices, objectives = objectives_for(model, layer, indices)
+    result = render(
+        model,
+        objectives,
+        steps=steps,
+        learning_rate=learning_rate,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    write_npz(
+        out_dir / f"{layer}.npz",
+        indices=np.array(indices),
+        images=result.images,
+        values=result.values,
+        trace_steps=result.trace_steps,
+        traces=result.traces,
+    )
+    table = out_dir / f"{layer}.csv"
+    with atomic_path(table) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "objective", "start_objective"])
+        for i, index in enumerate(indices):
+            writer.writerow([index, f"{result.values[i]:.6g}", f"{result.traces[i, 0]:.6g}"])
+    order = np.argsort(-result.values, kind="stable") if sort else None
+    title = (
+        f"{layer}: mean activation maximized, {steps} Adam steps, lr {learning_rate:g}, seed {seed}"
+    )
+    figures = plot_grid(result, indices, title, out_dir / f"{layer}.png", order)
+    return [*figures, table]

@@ -1,0 +1,33 @@
+"""Shared fixtures: tiny models and files written by the tests themselves (nothing downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A small cnn2-like model (conv1 4, conv2 6, fc1 8, logits 3) on 12x12 grey input."""
+    from featviz.models.build import build_model
+    from featviz.models.spec import Architecture
+
+    arch = Architecture(conv_filters=(4, 6), kernel_size=3, dense_units=(8,), dropout=0.0)
+    return build_model(arch, (12, 12, 1), 3, seed=3)
+
+
+@pytest.fixture(scope="session")
+def colour_model():
+    """A small model on 10x10 colour input."""
+    from featviz.models.build import build_model
+    from featviz.models.spec import Architecture
+
+    arch = Architecture(conv_filters=(5,), kernel_size=3, dense_units=(6,), dropout=0.0)
+    return build_model(arch, (10, 10, 3), 4, seed=5)

@@ -1,0 +1,89 @@
+import keras
+import numpy as np
+import pytest
+
+from featviz.engine import channel, class_logit, direction, render, unit
+from featviz.engine.render import RenderError
+
+
+def test_objective_rises(tiny_model):
+    result = render(
+        tiny_model,
+        [channel("conv1", i) for i in range(4)],
+        steps=30,
+        learning_rate=0.1,
+        seed=0,
+        progress=False,
+    )
+    assert result.images.shape == (4, 12, 12, 1)
+    start, end = result.traces[:, 0], result.traces[:, -1]
+    alive = start > 0  # a ReLU channel that is zero everywhere has no gradient to follow
+    assert alive.sum() >= 3
+    assert (end[alive] > 1.5 * start[alive]).all()
+    assert (end >= start).all()
+    assert result.trace_steps[0] == 0 and result.trace_steps[-1] == 30
+    assert result.images.min() >= 0.0 and result.images.max() <= 1.0
+
+
+def test_mixed_layers_and_batches(tiny_model):
+    objectives = [
+        channel("conv2", 1),
+        unit("fc1", 3),
+        class_logit("fc2", 2),
+        0.5 * channel("conv1", 0) + 0.5 * channel("conv2", 5),
+    ]
+    full = render(tiny_model, objectives, steps=8, seed=1, batch_size=4, progress=False)
+    chunked = render(tiny_model, objectives, steps=8, seed=1, batch_size=3, progress=False)
+    assert full.names[3] == "0.5·conv1:0 + 0.5·conv2:5"
+    np.testing.assert_allclose(full.images, chunked.images, atol=1e-5)
+
+
+def test_same_seed_same_images_bitwise(colour_model):
+    objectives = [channel("conv1", i) for i in range(5)]
+    a = render(colour_model, objectives, steps=10, seed=4, progress=False)
+    b = render(colour_model, objectives, steps=10, seed=4, progress=False)
+    c = render(colour_model, objectives, steps=10, seed=5, progress=False)
+    assert np.array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_linear_unit_finds_its_optimum():
+    """For a linear unit w·x over [0, 1] pixels, the optimum is x = 1 where w > 0, else 0."""
+    inputs = keras.Input((4, 4, 1))
+    out = keras.layers.Dense(1, name="lin")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, out)
+    w = np.random.default_rng(0).normal(size=(16, 1)).astype("float32")
+    model.get_layer("lin").set_weights([w, np.zeros(1, "float32")])
+    result = render(model, [unit("lin", 0)], steps=300, learning_rate=0.1, progress=False)
+    expected = (w[:, 0] > 0).astype(float)
+    np.testing.assert_allclose(result.images.reshape(-1), expected, atol=0.05)
+
+
+def test_unknown_layer_lists_valid_names(tiny_model):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown layer 'conv4'. Layers with activations: "
+        r"conv1, pool1, conv2, pool2, fc1, fc2",
+    ):
+        render(tiny_model, [channel("conv4", 0)], steps=1, progress=False)
+
+
+def test_index_out_of_range(tiny_model):
+    with pytest.raises(
+        ValueError,
+        match=r"index 6 out of range for layer 'conv2', which has 6 "
+        r"channels \(valid: 0..5\)",
+    ):
+        render(tiny_model, [channel("conv2", 6)], steps=1, progress=False)
+    with pytest.raises(ValueError, match="has 2 components, but the layer has 4 channels"):
+        render(tiny_model, [direction("conv1", [1.0, 2.0])], steps=1, progress=False)
+
+
+def test_nan_stops_with_objective_and_step():
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.Conv2D(2, 1, name="conv1")(inputs)
+    # log of a negative number: NaN as soon as the activation is negative
+    bad = keras.layers.Lambda(lambda t: keras.ops.log(t - 10.0), name="bad")(x)
+    model = keras.Model(inputs, bad)
+    with pytest.raises(RenderError, match=r"non-finite by step 4 .* for: bad:0"):
+        render(model, [channel("bad", 0)], steps=8, trace_every=4, progress=False)

@@ -1,0 +1,132 @@
+"""Runs the real ``snakemake`` command on a tiny version of the demo configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+TINY = {
+    "title": "tiny demo",
+    "datasets": {
+        "synthetic-digits": {"kind": "synthetic-digits", "n_train": 240, "n_test": 60, "seed": 1},
+        "synthetic-house-numbers": {
+            "kind": "synthetic-house-numbers",
+            "n_train": 240,
+            "n_test": 60,
+            "seed": 2,
+        },
+    },
+    "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
+    "train": {"epochs": 1, "batch_size": 32},
+    "activations": {"images": 2},
+    "filters": {"layers": ["conv1", "conv2"], "steps": 12},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        cwd=workdir,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    result = snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_report_and_every_figure_exist(demo_run):
+    report = (demo_run / "report" / "report.md").read_text()
+    figures = [
+        line.split("](")[1].rstrip(")")
+        for line in report.splitlines()
+        if line.startswith("![Figure")
+    ]
+    # 2 training curves, 2 x 3 feature-map figures, 2 x 2 filter grids
+    assert len(figures) == 12
+    for rel in figures:
+        path = (demo_run / "report" / rel).resolve()
+        assert path.stat().st_size > 1000, rel
+        assert path.with_suffix(".pdf").stat().st_size > 1000, rel
+    assert "**Figure 12.**" in report
+    assert "Generated data." in report
+
+
+def test_provenance_records_verify(demo_run):
+    record = json.loads(
+        (demo_run / "results/synthetic-digits/cnn3/filters/conv2.png.prov.json").read_text()
+    )
+    assert record["rule"] == "filters" and record["params"]["steps"] == 12
+    assert record["inputs"] and record["caption"].startswith("Images that maximize")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run(
+        ["featviz", "provenance", "verify", "results"],
+        cwd=demo_run,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert " 0 failed" in out.stdout
+
+
+def test_filters_rose_and_arrays_have_shapes(demo_run):
+    import numpy as np
+
+    data = np.load(demo_run / "results/synthetic-house-numbers/cnn3/filters/conv1.npz")
+    assert data["images"].shape == (4, 32, 32, 3)
+    alive = data["traces"][:, 0] > 0
+    assert (data["values"][alive] > data["traces"][alive, 0]).all()
+    maps = np.load(demo_run / "results/synthetic-digits/cnn3/activations/conv2.npz")
+    assert maps["maps"].shape == (2, 14, 14, 6)
+
+
+def test_html_report_with_captions(demo_run):
+    result = snakemake(
+        demo_run, "--configfile", str(demo_run / "tiny.yaml"), "--report", "report/report.html"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (demo_run / "report" / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+
+
+def test_paper_dry_run_lists_the_whole_dag(tmp_path):
+    result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "paper.yaml"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    for rule in ("download", "prepare", "train", "activations", "filters", "report"):
+        assert f"rule {rule}:" in out
+    assert (
+        "resources/svhn/train_32x32.mat" in out
+        and "resources/mnist/t10k-images-idx3-ubyte.gz" in out
+    )

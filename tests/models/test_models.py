@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from featviz.data.catalog import resolve
+from featviz.data.prepare import prepare
+from featviz.models.build import build_model
+from featviz.models.spec import Architecture
+
+
+def test_cnn3_matches_the_seed():
+    arch = Architecture.from_config({})
+    model = build_model(arch, (28, 28, 1), 10, seed=0)
+    names = [layer.name for layer in model.layers]
+    assert names == [
+        "image",
+        "conv1",
+        "pool1",
+        "conv2",
+        "pool2",
+        "conv3",
+        "pool3",
+        "flatten",
+        "fc1",
+        "dropout",
+        "fc2",
+    ]
+    assert model.get_layer("conv1").kernel.shape == (5, 5, 1, 32)
+    assert model.get_layer("conv3").kernel.shape == (5, 5, 64, 128)
+    assert model.get_layer("fc1").units == 1024
+    assert model.get_layer("fc2").get_config()["activation"] == "linear"
+    assert arch.layer_names() == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+
+
+def test_depth_and_width_are_configuration():
+    arch = Architecture.from_config({"conv_filters": [8, 16], "dense_units": [32], "dropout": 0.0})
+    model = build_model(arch, (32, 32, 3), 10, seed=0)
+    assert [la.name for la in model.layers if la.name.startswith(("conv", "fc"))] == [
+        "conv1",
+        "conv2",
+        "fc1",
+        "fc2",
+    ]
+    assert model.output.shape[-1] == 10
+
+
+def test_weights_depend_only_on_seed():
+    arch = Architecture(conv_filters=(4,), dense_units=(8,))
+    a = build_model(arch, (12, 12, 1), 3, seed=1).get_weights()
+    b = build_model(arch, (12, 12, 1), 3, seed=1).get_weights()
+    c = build_model(arch, (12, 12, 1), 3, seed=2).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_bad_architecture():
+    with pytest.raises(ValueError, match="dropout must be in"):
+        Architecture.from_config({"dropout": 1.5})
+
+
+def test_a_few_training_steps(tmp_path):
+    from featviz.models.train import train
+
+    spec = resolve("sd", {"kind": "synthetic-digits"})
+    prepare(spec, tmp_path / "d.npz", n_train=256, n_test=64, seed=0)
+    arch = Architecture(conv_filters=(4, 8), kernel_size=3, dense_units=(16,), dropout=0.0)
+    metrics = train(
+        tmp_path / "d.npz",
+        arch,
+        tmp_path / "m",
+        epochs=2,
+        batch_size=32,
+        learning_rate=3e-3,
+        seed=0,
+    )
+    history = json.loads((tmp_path / "m" / "history.json").read_text())
+    assert len(history["loss"]) == 2 and history["loss"][1] < history["loss"][0]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    for name in ("model.keras", "metrics.json", "training_curve.png", "training_curve.pdf"):
+        assert (tmp_path / "m" / name).stat().st_size > 0

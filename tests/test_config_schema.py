@@ -1,0 +1,58 @@
+"""The configuration schema: shipped configs validate, typos and bad values do not."""
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from tests.conftest import ROOT
+
+SCHEMA = str(ROOT / "config" / "schema.yaml")
+
+
+def load(name):
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
+def test_shipped_configs_validate_and_get_defaults(name):
+    config = load(name)
+    validate(config, SCHEMA, set_default=True)
+    assert config["train"]["max_train"] == 0
+    assert config["filters"]["sort"] == "index"
+    for entry in config["datasets"].values():
+        assert "validation_fraction" in entry and "seed" in entry
+
+
+def test_paper_config_uses_the_seed_budgets():
+    config = load("paper.yaml")
+    assert config["filters"]["steps"] == 20000
+    assert config["models"]["cnn3"]["conv_filters"] == [32, 64, 128]
+    assert {e["kind"] for e in config["datasets"].values()} == {"mnist", "svhn"}
+
+
+def test_unknown_key_is_rejected_by_name():
+    config = load("demo.yaml")
+    config["train"]["epoch"] = 3
+    with pytest.raises(WorkflowError, match=r"'epoch' was unexpected"):
+        validate(config, SCHEMA, set_default=True)
+
+
+def test_unknown_top_level_key_and_bad_values():
+    base = load("demo.yaml")
+    for mutate, pattern in [
+        (lambda c: c.update(datasetz={}), "'datasetz' was unexpected"),
+        (lambda c: c["datasets"]["synthetic-digits"].update(kind="cifar"), "'cifar' is not one of"),
+        (
+            lambda c: c["datasets"]["synthetic-digits"].pop("n_train"),
+            "0 is less than the minimum of 1",
+        ),
+        (lambda c: c["filters"].update(steps=0), "0 is less than the minimum of 1"),
+        (lambda c: c["datasets"].update(mine={"kind": "idx"}), "'files' is a required property"),
+    ]:
+        config = copy.deepcopy(base)
+        mutate(config)
+        with pytest.raises(WorkflowError, match=pattern):
+            validate(config, SCHEMA, set_default=True)

@@ -1,0 +1,33 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from featviz.io import atomic_path, read_json, read_npz, write_json, write_npz
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_keeps_old_file_on_failure(tmp_path: Path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("new")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_json_and_npz_round_trip(tmp_path: Path):
+    write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(3)})
+    assert read_json(tmp_path / "a.json") == {"x": 1.5, "y": [0, 1, 2]}
+    write_npz(tmp_path / "a.npz", a=np.eye(2), b=np.array(["x", "y"]))
+    arrays = read_npz(tmp_path / "a.npz")
+    np.testing.assert_array_equal(arrays["a"], np.eye(2))
+    assert arrays["b"].tolist() == ["x", "y"]

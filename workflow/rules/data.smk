@@ -1,0 +1,38 @@
+rule download:
+    output:
+        "resources/{dataset}/{filename}",
+    log:
+        "logs/download/{dataset}/{filename}.log",
+    benchmark:
+        "benchmarks/runs/download/{dataset}/{filename}.tsv"
+    retries: 1
+    conda:
+        "../../environment.yml"
+    params:
+        entry=dataset_entry,
+    shell:
+        "featviz download --rule download --dataset {wildcards.dataset} --entry {params.entry:q}"
+        " --out {output} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        raw_inputs,
+    output:
+        "results/{dataset}/data/dataset.npz",
+    log:
+        "logs/prepare/{dataset}.log",
+    benchmark:
+        "benchmarks/runs/prepare/{dataset}.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        entry=dataset_entry,
+        validation_fraction=dataset_setting("validation_fraction"),
+        seed=dataset_setting("seed"),
+        n_train=dataset_setting("n_train"),
+        n_test=dataset_setting("n_test"),
+    shell:
+        "featviz prepare --rule prepare --dataset {wildcards.dataset} --entry {params.entry:q}"
+        " --raw {input:q} --out {output} --validation-fraction {params.validation_fraction}"
+        " --seed {params.seed} --n-train {params.n_train} --n-test {params.n_test} > {log} 2>&1"
