@@ -31,3 +31,12 @@ def test_json_and_npz_round_trip(tmp_path: Path):
     arrays = read_npz(tmp_path / "a.npz")
     np.testing.assert_array_equal(arrays["a"], np.eye(2))
     assert arrays["b"].tolist() == ["x", "y"]
+
+
+def test_atomic_result_has_usual_permissions(tmp_path: Path):
+    import os
+
+    write_json(tmp_path / "p.json", {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -118,6 +118,9 @@ def test_html_report_with_captions(demo_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (demo_run / "report" / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
+    # captions rendered from the rules' params
+    assert "12 Adam steps at learning rate 0.05" in html
+    assert "Feature maps of" in html
 
 
 def test_paper_dry_run_lists_the_whole_dag(tmp_path):
