@@ -10,7 +10,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
+SHARED_MNIST = (
+    Path(os.environ.get("FEATVIZ_SHARED_DATASETS", ROOT.parent / "shared" / "datasets")) / "mnist"
+)
+
+
+@pytest.fixture
+def shared_mnist() -> Path:
+    """The canonical MNIST test files (../shared/datasets/mnist beside the clone).
+
+    Required in CI; elsewhere the real-data tests are skipped when the folder
+    is absent (set FEATVIZ_SHARED_DATASETS to point at another copy).
+    """
+    if not (SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the shared MNIST test files at {SHARED_MNIST}.")
+        pytest.skip(f"no shared MNIST test files at {SHARED_MNIST}")
+    return SHARED_MNIST
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from featviz.data.catalog import resolve
 from featviz.data.download import fetch
 from featviz.data.formats import FormatError
 from featviz.data.prepare import load_prepared, prepare, split_validation
-from tests.conftest import SHARED_MNIST
 from tests.data.test_formats import write_idx
 
 MNIST_TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -94,9 +93,9 @@ def test_synthetic_prepare_is_deterministic(tmp_path):
     assert a["x_val"].shape == (5, 28, 28, 1)
 
 
-def test_real_mnist_test_split_label_counts(tmp_path):
+def test_real_mnist_test_split_label_counts(shared_mnist, tmp_path):
     """Reads ../shared/datasets/mnist through the local-mirror mechanism."""
-    spec = resolve("mnist", {"kind": "mnist", "local_mirror": str(SHARED_MNIST)})
+    spec = resolve("mnist", {"kind": "mnist", "local_mirror": str(shared_mnist)})
     raw = {}
     for role in ("test_images", "test_labels"):
         f = spec.file(role)

@@ -9,7 +9,6 @@ import pytest
 
 from featviz.data.catalog import BUILTIN, RemoteFile
 from featviz.data.download import DownloadError, fetch, verify
-from tests.conftest import SHARED_MNIST
 
 PAYLOAD = bytes(range(256)) * 64
 
@@ -118,12 +117,12 @@ def test_existing_good_file_is_kept_and_bad_one_replaced(tmp_path, server):
     assert dest.read_bytes() == PAYLOAD
 
 
-def test_flipped_byte_of_real_file_rejected_with_both_checksums(tmp_path):
+def test_flipped_byte_of_real_file_rejected_with_both_checksums(shared_mnist, tmp_path):
     entry = BUILTIN["mnist"]["files"]["test_labels"]
     remote = RemoteFile(role="test_labels", **entry)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    data = bytearray((SHARED_MNIST / remote.name).read_bytes())
+    data = bytearray((shared_mnist / remote.name).read_bytes())
     data[100] ^= 0xFF
     (mirror / remote.name).write_bytes(bytes(data))
     dest = tmp_path / "out" / remote.name
@@ -137,12 +136,12 @@ def test_flipped_byte_of_real_file_rejected_with_both_checksums(tmp_path):
     assert list(dest.parent.iterdir()) == []
 
 
-def test_real_mnist_test_files_through_local_mirror(tmp_path, server):
+def test_real_mnist_test_files_through_local_mirror(shared_mnist, tmp_path, server):
     """The shared MNIST test files verify; the absent training files fail naming each source."""
     files = BUILTIN["mnist"]["files"]
     for role in ("test_images", "test_labels"):
         remote = RemoteFile(role=role, **files[role])
-        fetch(remote, tmp_path / remote.name, local_mirror=SHARED_MNIST)
+        fetch(remote, tmp_path / remote.name, local_mirror=shared_mnist)
         verify(tmp_path / remote.name, remote)
     remote = RemoteFile(role="train_images", **files["train_images"])
     with pytest.raises(DownloadError) as info:
@@ -150,10 +149,10 @@ def test_real_mnist_test_files_through_local_mirror(tmp_path, server):
             remote,
             tmp_path / remote.name,
             mirrors=[f"{server}/missing/"],
-            local_mirror=SHARED_MNIST,
+            local_mirror=shared_mnist,
         )
     message = str(info.value)
-    assert f"not found in local mirror {SHARED_MNIST}" in message
+    assert f"not found in local mirror {shared_mnist}" in message
     assert f"{server}/missing/train-images-idx3-ubyte.gz: HTTP 404" in message
     assert remote.sha256 in message and remote.md5 in message
     assert not (tmp_path / remote.name).exists()
@@ -164,10 +163,10 @@ def test_no_source_at_all(tmp_path):
         fetch(remote_for(PAYLOAD), tmp_path / "x", mirrors=[])
 
 
-def test_copy_does_not_touch_mirror(tmp_path):
+def test_copy_does_not_touch_mirror(shared_mnist, tmp_path):
     mirror = tmp_path / "m"
     mirror.mkdir()
-    shutil.copy(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz", mirror)
+    shutil.copy(shared_mnist / "t10k-labels-idx1-ubyte.gz", mirror)
     remote = RemoteFile(role="test_labels", **BUILTIN["mnist"]["files"]["test_labels"])
     fetch(remote, tmp_path / "o" / remote.name, local_mirror=mirror)
     verify(mirror / remote.name, remote)
