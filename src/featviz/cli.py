@@ -143,7 +143,7 @@ def cmd_render(args: argparse.Namespace) -> Outcome:
     from featviz.studies.filters import run
 
     indices = None if args.indices == "all" else [int(i) for i in args.indices.split(",")]
-    artifacts = run(
+    artifacts, how = run(
         args.model,
         args.layer,
         args.out_dir,
@@ -153,12 +153,13 @@ def cmd_render(args: argparse.Namespace) -> Outcome:
         seed=args.seed,
         batch_size=args.batch_size,
         sort=args.sort == "objective",
+        settings=json.loads(args.recipe),
     )
     which = "every filter" if indices is None else f"filters {args.indices}"
     caption = (
         f"Images that maximize the mean activation of {which} of {args.layer} of "
         f"{args.label}: {args.steps} Adam steps at learning rate {args.learning_rate:g} "
-        f"from seed {args.seed}, pixel space, no regularizer; each titled with the filter "
+        f"from seed {args.seed}; {how}. Each image is titled with the filter "
         "index and the objective reached; grey (or RGB) scale fixed to the input range "
         f"[0, 1]{', sorted by objective' if args.sort == 'objective' else ''}."
     )
@@ -303,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--sort", choices=["index", "objective"], default="index")
+    p.add_argument(
+        "--recipe",
+        default="{}",
+        help="Parameterization, transforms and regularizers as JSON, e.g. "
+        '\'{"parameterization": "fourier", "transforms": "auto", '
+        '"regularizers": {"l2": 0.05}}\'.',
+    )
 
     p = add(
         "report", cmd_report, "Assemble report.md from figures (captions from their provenance)."

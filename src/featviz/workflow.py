@@ -72,3 +72,12 @@ def report_figures(config: Config) -> list[str]:
 
 def metrics_files(config: Config) -> list[str]:
     return [f"{m}/metrics.json" for m in model_dirs(config)]
+
+
+RECIPE_KEYS = ("parameterization", "decorrelate", "fourier_decay", "transforms", "regularizers")
+
+
+def render_recipe_json(section: Mapping[str, Any]) -> str:
+    """The render recipe of a study's config section, as JSON for the CLI's ``--recipe``."""
+    recipe = {k: section[k] for k in RECIPE_KEYS if k in section}
+    return json.dumps(recipe, sort_keys=True, separators=(",", ":"))

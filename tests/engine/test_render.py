@@ -87,3 +87,64 @@ def test_nan_stops_with_objective_and_step():
     model = keras.Model(inputs, bad)
     with pytest.raises(RenderError, match=r"non-finite by step 4 .* for: bad:0"):
         render(model, [channel("bad", 0)], steps=8, trace_every=4, progress=False)
+
+
+def test_neuron_probability_and_diversity_objectives(tiny_model):
+    from featviz.engine import class_probability, diversity, neuron
+
+    result = render(
+        tiny_model,
+        [neuron("conv1", 1, 3, 4), class_probability("fc2", 2)],
+        steps=40,
+        learning_rate=0.1,
+        progress=False,
+    )
+    assert (result.traces[:, -1] >= result.traces[:, 0]).all()
+    assert 0.0 <= result.values[1] <= 1.0 and result.values[1] > result.traces[1, 0]
+    with pytest.raises(
+        ValueError, match=r"position \(12, 0\) outside layer 'conv1', whose maps are 12x12"
+    ):
+        render(tiny_model, [neuron("conv1", 0, 12, 0)], steps=1, progress=False)
+    # restarts of one objective with a diversity term drift apart more than without
+    obj = channel("conv2", 1)
+    plain = render(tiny_model, [obj] * 3, steps=40, learning_rate=0.1, seed=2, progress=False)
+    diverse = render(
+        tiny_model,
+        [obj + 5.0 * diversity("conv2")] * 3,
+        steps=40,
+        learning_rate=0.1,
+        seed=2,
+        progress=False,
+    )
+
+    probe = keras.Model(tiny_model.inputs, tiny_model.get_layer("conv2").output)
+
+    def gram_similarity(images):
+        acts = keras.ops.convert_to_numpy(probe(images)).reshape(len(images), -1, 6)
+        grams = np.einsum("bpc,bpd->bcd", acts, acts).reshape(len(images), -1)
+        grams /= np.linalg.norm(grams, axis=1, keepdims=True)
+        sim = grams @ grams.T
+        return sim[np.triu_indices(len(images), 1)].mean()
+
+    assert gram_similarity(diverse.images) < gram_similarity(plain.images)
+
+
+def test_transforms_and_regularizers_deterministic_and_rising(colour_model):
+    from featviz.engine import default_set, fourier, preset
+
+    objectives = [channel("conv1", i) for i in range(5)]
+    kwargs = dict(
+        param=fourier(decorrelate=True),
+        transforms=preset("colour32"),
+        regularizers=default_set(),
+        steps=24,
+        learning_rate=0.05,
+        seed=1,
+        progress=False,
+    )
+    a = render(colour_model, objectives, **kwargs)
+    b = render(colour_model, objectives, **kwargs)
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.traces, b.traces)
+    alive = a.traces[:, 0] > 0
+    assert (a.values[alive] > a.traces[alive, 0]).all()
+    assert set(a.activations) == {"conv1"} and a.activations["conv1"].shape == (5, 5)

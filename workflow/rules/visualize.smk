@@ -63,8 +63,10 @@ rule filters:
         seed=config["filters"]["seed"],
         batch_size=config["filters"]["batch_size"],
         sort=config["filters"]["sort"],
+        recipe=plan.render_recipe_json(config["filters"]),
     shell:
         "featviz render --rule filters --threads {threads} --label {params.label:q}"
         " --model {input.model} --layer {wildcards.layer} --indices all"
         " --out-dir {params.out_dir} --steps {params.steps} --learning-rate {params.learning_rate}"
-        " --seed {params.seed} --batch-size {params.batch_size} --sort {params.sort} > {log} 2>&1"
+        " --seed {params.seed} --batch-size {params.batch_size} --sort {params.sort}"
+        " --recipe {params.recipe:q} > {log} 2>&1"

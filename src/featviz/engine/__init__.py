@@ -1,11 +1,70 @@
 """Activation maximization for any Keras 3 model.
 
-Objectives say what to maximize (:mod:`featviz.engine.objectives`); the
-render loop (:mod:`featviz.engine.render`) optimizes a whole batch of them at
-once inside one compiled step.
+Four kinds of composable pieces, each a module with one shape:
+
+- :mod:`~featviz.engine.objectives`: model activations -> one scalar per image;
+- :mod:`~featviz.engine.params`: trainable variables -> a valid image batch;
+- :mod:`~featviz.engine.transforms`: an image batch -> a randomly transformed batch;
+- :mod:`~featviz.engine.regularizers`: a penalty, or an edit of the image;
+
+and :func:`render`, which optimizes a whole batch of objectives at once
+inside one compiled step.
 """
 
-from featviz.engine.objectives import Objective, channel, class_logit, direction, unit
-from featviz.engine.render import RenderResult, render
+from featviz.engine.objectives import (
+    Objective,
+    channel,
+    class_logit,
+    class_probability,
+    direction,
+    diversity,
+    neuron,
+    unit,
+)
+from featviz.engine.params import colour_correlation, fourier, latent, pixel
+from featviz.engine.regularizers import (
+    bilateral,
+    clip_contribution,
+    clip_norm,
+    decay,
+    default_set,
+    gaussian_blur,
+    l1,
+    l2,
+    total_variation,
+)
+from featviz.engine.render import RenderError, RenderResult, render
+from featviz.engine.transforms import compose, jitter, pad, preset, rotate, scale
 
-__all__ = ["Objective", "RenderResult", "channel", "class_logit", "direction", "render", "unit"]
+__all__ = [
+    "Objective",
+    "RenderError",
+    "RenderResult",
+    "bilateral",
+    "channel",
+    "class_logit",
+    "class_probability",
+    "clip_contribution",
+    "clip_norm",
+    "colour_correlation",
+    "compose",
+    "decay",
+    "default_set",
+    "direction",
+    "diversity",
+    "fourier",
+    "gaussian_blur",
+    "jitter",
+    "l1",
+    "l2",
+    "latent",
+    "neuron",
+    "pad",
+    "pixel",
+    "preset",
+    "render",
+    "rotate",
+    "scale",
+    "total_variation",
+    "unit",
+]

@@ -1,12 +1,22 @@
 """Objectives: what an image should make the model do, as one scalar per image.
 
-An objective is a weighted sum of *terms*; each term reads one layer and is
-linear in that layer's spatially averaged activations (a channel's mean, a
-dense unit, a class logit, a direction). Keeping objectives in this form lets
-the render loop evaluate a whole batch of different objectives as one
-weighted sum per layer, and tells it which channels the batch reads.
+An objective maps a layer's activations to one number per image. It is a
+weighted sum of *terms*, and each term is one of four read-outs of a layer:
 
-Arithmetic builds new objectives and their names::
+- ``mean``: ``vector · mean over positions(activations)``: a filter (channel),
+  a dense unit, a class logit, or a direction in activation space;
+- ``neuron``: ``vector · activations[y, x]``, one spatial position;
+- ``probability``: ``vector · softmax(activations)``, a class probability;
+- ``diversity``: minus the mean cosine similarity between the Gram matrices
+  of this image's activations and those of the other images of the batch
+  that carry the same objective (Lucid's diversity term), so restarts of
+  one objective spread out.
+
+Keeping objectives in this form lets the render loop evaluate a whole batch
+of *different* objectives as one weighted sum per layer and read-out kind,
+and tells it exactly which channels the batch reads.
+
+Arithmetic builds new objectives and their names, which captions reuse::
 
     0.3 * channel("conv1", 6) + 0.7 * channel("conv1", 9)
     # name: "0.3·conv1:6 + 0.7·conv1:9"
@@ -19,22 +29,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+KINDS = ("mean", "neuron", "probability", "diversity")
+
 
 @dataclass(frozen=True)
 class Term:
-    """One linear read-out of a layer: ``vector · mean_spatial(activations)``.
+    """One read-out of one layer (see the module docstring for the kinds).
 
-    ``index`` is set for a single channel or unit (the vector is one-hot);
-    ``vector`` for a direction.
+    ``index`` is set for a single channel, unit or class (the read-out vector
+    is one-hot); ``vector`` for a direction; ``position`` for a neuron.
     """
 
     layer: str
+    kind: str = "mean"
     index: int | None = None
     vector: tuple[float, ...] | None = None
+    position: tuple[int, int] | None = None
     label: str = ""
 
     def weights(self, n_channels: int) -> np.ndarray:
         """This term's read-out vector over the layer's ``n_channels``."""
+        if self.kind == "diversity":
+            return np.zeros(n_channels, dtype=np.float32)
         if self.index is not None:
             w = np.zeros(n_channels, dtype=np.float32)
             w[self.index] = 1.0
@@ -74,7 +90,7 @@ class Objective:
         return (-1.0) * self
 
     def __mul__(self, scale: float) -> Objective:
-        if not isinstance(scale, int | float | np.number):
+        if not isinstance(scale, int | float | np.number) or isinstance(scale, bool):
             return NotImplemented
         scale = float(scale)
         return Objective(
@@ -84,7 +100,7 @@ class Objective:
     __rmul__ = __mul__
 
     def __truediv__(self, scale: float) -> Objective:
-        if not isinstance(scale, int | float | np.number):
+        if not isinstance(scale, int | float | np.number) or isinstance(scale, bool):
             return NotImplemented
         return Objective(
             tuple((w / float(scale), t) for w, t in self.terms),
@@ -97,6 +113,14 @@ def channel(layer: str, index: int) -> Objective:
     return _single(layer, index, f"{layer}:{index}")
 
 
+def neuron(layer: str, index: int, y: int | None = None, x: int | None = None) -> Objective:
+    """Activation of channel ``index`` of ``layer`` at one position (default: the centre)."""
+    _check_index(layer, index)
+    term = Term(layer, kind="neuron", index=int(index), position=(y, x) if y is not None else None)
+    where = f"@{y},{x}" if y is not None else "@centre"
+    return Objective(((1.0, term),), f"{layer}:{index}{where}")
+
+
 def unit(layer: str, index: int) -> Objective:
     """Activation of unit ``index`` of a dense ``layer``."""
     return _single(layer, index, f"{layer}:{index}")
@@ -107,15 +131,38 @@ def class_logit(layer: str, index: int, class_name: str | None = None) -> Object
     return _single(layer, index, f"class {class_name if class_name is not None else index}")
 
 
+def class_probability(layer: str, index: int, class_name: str | None = None) -> Objective:
+    """Softmax probability of class ``index``, computed from the logits ``layer``."""
+    _check_index(layer, index)
+    label = f"P(class {class_name if class_name is not None else index})"
+    term = Term(layer, kind="probability", index=int(index), label=label)
+    return Objective(((1.0, term),), label)
+
+
 def direction(layer: str, vector: Sequence[float], label: str = "direction") -> Objective:
     """Projection of ``layer``'s mean activation vector onto ``vector``."""
     term = Term(layer, vector=tuple(float(v) for v in vector), label=label)
     return Objective(((1.0, term),), f"{layer}:{label}")
 
 
-def _single(layer: str, index: int, name: str) -> Objective:
+def diversity(layer: str) -> Objective:
+    """Dissimilarity of this image's ``layer`` style (Gram matrix) from its batch mates'.
+
+    Add it to an objective rendered several times (``[obj] * 4``) so the
+    restarts differ: ``channel("conv2", 3) + 0.5 * diversity("conv2")``.
+    """
+    return Objective(
+        ((1.0, Term(layer, kind="diversity", label="diversity")),), f"diversity({layer})"
+    )
+
+
+def _check_index(layer: str, index: int) -> None:
     if isinstance(index, bool) or not isinstance(index, int | np.integer):
         raise TypeError(f"Index for layer '{layer}' must be an int, got {index!r}.")
+
+
+def _single(layer: str, index: int, name: str) -> Objective:
+    _check_index(layer, index)
     return Objective(((1.0, Term(layer, index=int(index), label=name)),), name)
 
 

@@ -1,24 +1,31 @@
 """The render loop: optimize a batch of images, one objective each, in one compiled step.
 
-The loop knows nothing about particular objectives: it asks each for the
-layers it reads and a read-out vector per layer, builds a model truncated at
-those layers, and runs Adam on the images' parameters inside one compiled
-function, ``trace_every`` steps per call. Objectives are processed in chunks
-of ``batch_size`` so that memory stays bounded.
-
-Images are parameterized in pixel space through a sigmoid, which maps any
-real parameter into the models' valid input range (0, 1).
+The loop knows nothing about particular objectives. It asks the batch which
+layers it reads and builds read-out weights per layer and kind
+(:mod:`~featviz.engine.objectives`), computes only what those read-outs need
+(:mod:`~featviz.engine.slicing`), and runs Adam on the parameterization's
+variables inside one compiled program (:mod:`~featviz.engine.backend`),
+``trace_every`` steps per call. Objectives are processed in chunks of
+``batch_size``, so memory is bounded by the batch and flat in the number of
+steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
+from keras import ops
 
+from featviz.engine import backend
 from featviz.engine.objectives import Objective
+from featviz.engine.params import Parameterization, pixel
+from featviz.engine.regularizers import Regularizer
+from featviz.engine.slicing import Reader, plan_slice
+from featviz.engine.transforms import Transform, center_crop
 from featviz.progress import bar
 
 
@@ -31,11 +38,14 @@ class RenderResult:
     """Images and objective values of one render call.
 
     Attributes:
-        images: ``(N, H, W, C)`` float32 images in the model's input range.
-        values: ``(N,)`` final value of each objective on its image.
-        trace_steps: ``(T,)`` steps at which the objectives were recorded.
-        traces: ``(N, T)`` objective value of each image at those steps.
+        images: ``(N, H, W, C)`` float32 images in the model's input range [0, 1].
+        values: ``(N,)`` final value of each objective on its (untransformed) image.
+        trace_steps: ``(T,)`` steps at which the objectives were recorded (0 and ``steps``
+            included).
+        traces: ``(N, T)`` each objective's value on its untransformed image at those steps.
         names: the objectives' names.
+        activations: per layer read, the final images' activations averaged over
+            positions, ``(N, C)``.
     """
 
     images: np.ndarray
@@ -43,6 +53,7 @@ class RenderResult:
     trace_steps: np.ndarray
     traces: np.ndarray
     names: list[str]
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def activation_layers(model: keras.Model) -> list[str]:
@@ -52,7 +63,7 @@ def activation_layers(model: keras.Model) -> list[str]:
 
 
 def check_objectives(model: keras.Model, objectives: Sequence[Objective]) -> None:
-    """Check that every layer exists and every index is in range.
+    """Check that every layer exists and every index and position is in range.
 
     Raises:
         ValueError: naming the objective, what was received and what is valid.
@@ -65,147 +76,269 @@ def check_objectives(model: keras.Model, objectives: Sequence[Objective]) -> Non
                     f"Objective '{objective.name}': unknown layer '{term.layer}'. "
                     f"Layers with activations: {', '.join(valid)}."
                 )
-            n = int(model.get_layer(term.layer).output.shape[-1])
+            shape = model.get_layer(term.layer).output.shape
+            n = int(shape[-1])
             if term.index is not None and not 0 <= term.index < n:
                 raise ValueError(
                     f"Objective '{objective.name}': index {term.index} out of range for layer "
                     f"'{term.layer}', which has {n} channels (valid: 0..{n - 1})."
                 )
+            if term.kind == "neuron":
+                if len(shape) != 4:
+                    raise ValueError(
+                        f"Objective '{objective.name}': layer '{term.layer}' has no "
+                        "spatial positions; use unit() for dense layers."
+                    )
+                h, w = int(shape[1]), int(shape[2])
+                y, x = term.position or (h // 2, w // 2)
+                if not (0 <= y < h and 0 <= x < w):
+                    raise ValueError(
+                        f"Objective '{objective.name}': position ({y}, {x}) outside layer "
+                        f"'{term.layer}', whose maps are {h}x{w} (valid: 0..{h - 1}, 0..{w - 1})."
+                    )
             term.weights(n)  # checks a direction's length
+
+
+class _Readout:
+    """Per-layer read-out weights of one chunk, and their evaluation on activations."""
+
+    def __init__(self, model: keras.Model, chunk: Sequence[Objective], sliced) -> None:
+        self.layers = list(dict.fromkeys(layer for o in chunk for layer in o.layers))
+        self.sliced = sliced
+        b = len(chunk)
+        groups = np.array([hash(o) for o in chunk])
+        same = (groups[:, None] == groups[None, :]) & ~np.eye(b, dtype=bool)
+        self.same_group = ops.convert_to_tensor(same.astype(np.float32))
+        self.parts: dict[str, dict[str, Any]] = {}
+        for layer in self.layers:
+            shape = tuple(int(s) for s in model.get_layer(layer).output.shape[1:])
+            n = shape[-1]
+            mean = np.zeros((b, n), np.float32)
+            prob = np.zeros((b, n), np.float32)
+            spatial = np.zeros((b, *shape), np.float32) if len(shape) == 3 else None
+            div = np.zeros((b,), np.float32)
+            used = {"mean": False, "probability": False, "neuron": False, "diversity": False}
+            for i, objective in enumerate(chunk):
+                for weight, term in objective.terms:
+                    if term.layer != layer:
+                        continue
+                    used[term.kind] = True
+                    if term.kind == "mean":
+                        mean[i] += weight * term.weights(n)
+                    elif term.kind == "probability":
+                        prob[i] += weight * term.weights(n)
+                    elif term.kind == "neuron":
+                        y, x = term.position or (shape[0] // 2, shape[1] // 2)
+                        spatial[i, y, x, term.index] += weight
+                    else:
+                        div[i] += weight
+            if sliced is not None and layer == sliced.layer:
+                mean = mean[np.arange(b), sliced.channels][:, None]
+            part = {}
+            if used["mean"]:
+                part["mean"] = ops.convert_to_tensor(mean)
+            if used["probability"]:
+                part["probability"] = ops.convert_to_tensor(prob)
+            if used["neuron"]:
+                part["neuron"] = ops.convert_to_tensor(spatial)
+            if used["diversity"]:
+                part["diversity"] = ops.convert_to_tensor(div)
+            self.parts[layer] = part
+
+    def __call__(self, acts: dict[str, Any]) -> Any:
+        total = None
+        for layer, part in self.parts.items():
+            a = acts[layer]
+            spatial_axes = list(range(1, len(a.shape) - 1))
+            terms = []
+            if "mean" in part:
+                reduced = ops.mean(a, axis=spatial_axes) if spatial_axes else a
+                terms.append(ops.sum(reduced * part["mean"], axis=-1))
+            if "probability" in part:
+                terms.append(ops.sum(ops.softmax(a, axis=-1) * part["probability"], axis=-1))
+            if "neuron" in part:
+                terms.append(ops.sum(ops.reshape(a * part["neuron"], (a.shape[0], -1)), axis=-1))
+            if "diversity" in part:
+                terms.append(part["diversity"] * self._diversity(a))
+            for t in terms:
+                total = t if total is None else total + t
+        return total
+
+    def _diversity(self, a: Any) -> Any:
+        """Minus the mean cosine similarity of this image's Gram matrix to its group's."""
+        b, c = a.shape[0], a.shape[-1]
+        flat = ops.reshape(a, (b, -1, c))
+        gram = ops.reshape(ops.einsum("bpc,bpd->bcd", flat, flat), (b, c * c))
+        gram = gram / (ops.norm(gram, axis=-1, keepdims=True) + 1e-8)
+        sim = ops.matmul(gram, ops.transpose(gram))
+        count = ops.maximum(ops.sum(self.same_group, axis=-1), 1.0)
+        return -ops.sum(sim * self.same_group, axis=-1) / count
 
 
 def render(
     model: keras.Model,
     objectives: Sequence[Objective],
     *,
+    param: Parameterization | None = None,
+    transforms: Transform | None = None,
+    regularizers: Sequence[Regularizer] = (),
     steps: int = 256,
     learning_rate: float = 0.05,
     seed: int = 0,
     batch_size: int = 64,
     trace_every: int | None = None,
     progress: bool = True,
+    slice_channels: bool = True,
 ) -> RenderResult:
     """Maximize each objective on its own image, all of them batched.
 
     Args:
-        model: any Keras 3 model with one image input.
-        objectives: one objective per image.
+        model: any Keras 3 model with one image input (grey or colour, any size).
+        objectives: one objective per image (repeat one to get restarts).
+        param: how images are parameterized (default :func:`~featviz.engine.params.pixel`).
+        transforms: random transforms applied before each step (default none).
+        regularizers: penalties and image edits, combinable.
         steps: Adam steps per image.
-        learning_rate: Adam's step size on the image parameters.
-        seed: seeds the start images (the same seed gives the same images).
+        learning_rate: Adam's step size on the parameters.
+        seed: seeds the start images and the transforms: the same seed gives
+            bitwise-equal images on the same machine.
         batch_size: objectives optimized together; bounds memory.
         trace_every: record the objectives every this many steps (default:
             about 64 records per run).
-        progress: show a progress bar on stderr.
+        progress: show a progress bar (rate and time left) on stderr.
+        slice_channels: compute only the channels the batch reads at its
+            deepest layer, where that is exact (see :mod:`featviz.engine.slicing`).
 
     Returns:
         A :class:`RenderResult`.
 
     Raises:
-        ValueError: an unknown layer or an index out of range.
-        RenderError: a NaN or Inf appeared; names the objective and step.
+        ValueError: an unknown layer, an index or position out of range, a
+            parameterization that does not fit the model.
+        RenderError: a NaN or Inf appeared; names the objectives and the step.
     """
     if not objectives:
         raise ValueError("render() needs at least one objective.")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}.")
     check_objectives(model, objectives)
+    image_shape = tuple(int(s) for s in model.inputs[0].shape[1:])
+    param = (param or pixel()).bind(image_shape)
+    if any(not r.is_penalty for r in regularizers) and not param.invertible:
+        raise ValueError(
+            f"Regularizers that edit the image "
+            f"({', '.join(r.name for r in regularizers if not r.is_penalty)}) "
+            f"need a parameterization they can write back into; '{param.name}' cannot. "
+            "Use penalties (l1, l2, total_variation) instead."
+        )
     trace_every = trace_every or max(1, steps // 64)
-    shape = tuple(int(s) for s in model.inputs[0].shape[1:])
-    # One draw for all images, so an image does not depend on the batch it lands in.
-    start = (
-        np.random.default_rng(seed)
-        .normal(0.0, 0.1, size=(len(objectives), *shape))
-        .astype(np.float32)
-    )
+    record_steps = np.array(sorted(set(range(0, steps, trace_every)) | {steps}), dtype=np.int64)
+    # One draw for all images, so an image does not depend on the chunk it lands in.
+    start = param.init(len(objectives), seed)
 
     images, values, traces = [], [], []
-    record_steps = np.array(sorted(set(range(0, steps, trace_every)) | {steps}), dtype=np.int64)
+    activations: dict[str, list[np.ndarray]] = {}
     with bar(len(objectives) * steps, desc="render", unit="img·step", disable=not progress) as pbar:
         for lo in range(0, len(objectives), batch_size):
             chunk = list(objectives[lo : lo + batch_size])
-            img, val, trace = _render_chunk(
-                model, chunk, start[lo : lo + len(chunk)], record_steps, learning_rate, pbar
+            out = _render_chunk(
+                model,
+                chunk,
+                start[lo : lo + len(chunk)],
+                param,
+                transforms,
+                regularizers,
+                record_steps,
+                learning_rate,
+                seed + lo,
+                slice_channels,
+                pbar,
             )
-            images.append(img)
-            values.append(val)
-            traces.append(trace)
+            images.append(out[0])
+            values.append(out[1])
+            traces.append(out[2])
+            for layer, act in out[3].items():
+                activations.setdefault(layer, []).append(act)
     return RenderResult(
         images=np.concatenate(images),
         values=np.concatenate(values),
         trace_steps=record_steps,
         traces=np.concatenate(traces),
         names=[o.name for o in objectives],
+        activations={k: np.concatenate(v) for k, v in activations.items()},
     )
 
 
-def _readouts(model: keras.Model, chunk: Sequence[Objective]) -> tuple[list[str], list[np.ndarray]]:
-    """Layers read by the chunk and, per layer, a ``(B, C)`` read-out matrix."""
+def _render_chunk(
+    model,
+    chunk,
+    start,
+    param,
+    transforms,
+    regularizers,
+    record_steps,
+    learning_rate,
+    seed,
+    slice_channels,
+    pbar,
+):
     layers = list(dict.fromkeys(layer for o in chunk for layer in o.layers))
-    mats = []
-    for layer in layers:
-        n = int(model.get_layer(layer).output.shape[-1])
-        mat = np.zeros((len(chunk), n), dtype=np.float32)
-        for b, objective in enumerate(chunk):
-            for weight, term in objective.terms:
-                if term.layer == layer:
-                    mat[b] += weight * term.weights(n)
-        mats.append(mat)
-    return layers, mats
+    sliced = plan_slice(model, chunk, layers) if slice_channels else None
+    reader = Reader(model, layers, sliced)
+    readout = _Readout(model, chunk, sliced)
+    height, width = (int(s) for s in model.inputs[0].shape[1:3])
+    penalties = [r for r in regularizers if r.is_penalty]
+    edits = [r for r in regularizers if not r.is_penalty]
 
+    def evaluate(images):
+        return readout(reader(images))
 
-def _render_chunk(model, chunk, start, record_steps, learning_rate, pbar):
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise NotImplementedError(
-            f"render() runs on the TensorFlow backend; Keras uses '{backend}'."
-        )
-    import tensorflow as tf
+    def image_loss(images, t):
+        seen = images
+        if transforms is not None:
+            seen = center_crop(transforms(images, backend.Rng(seed, t)), height, width)
+        objective = evaluate(seen)
+        loss = -ops.sum(objective)
+        for r in penalties:
+            loss = loss + r.weight * ops.sum(r.penalty(images))
+        return loss, objective
 
-    layers, mats = _readouts(model, chunk)
-    features = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
-    mats = [tf.constant(m) for m in mats]
+    def post(params, images, image_grad, t):
+        if not edits:
+            return params
+        due = [ops.equal(ops.mod(t, float(r.every)), 0.0) for r in edits]
+        any_due = due[0]
+        for d in due[1:]:
+            any_due = ops.logical_or(any_due, d)
 
-    def objective_values(image):
-        outputs = features(image, training=False)
-        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-        total = 0.0
-        for act, mat in zip(outputs, mats, strict=True):
-            reduced = (
-                tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
-                if act.shape.rank > 2
-                else act
-            )
-            total += tf.reduce_sum(reduced * mat, axis=-1)
-        return total
+        def edit():
+            x = param.to_image(params)
+            for r, d in zip(edits, due, strict=True):
+                x = ops.cond(d, lambda x=x, r=r: r.edit(x, image_grad), lambda x=x: x)
+            return param.from_image(x)
 
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
+        return ops.cond(any_due, edit, lambda: params)
 
-    @tf.function
-    def run(param, m, v, t, n_steps):
-        for _ in tf.range(n_steps):
-            with tf.GradientTape() as tape:
-                tape.watch(param)
-                loss = -tf.reduce_sum(objective_values(tf.sigmoid(param)))
-            grad = tape.gradient(loss, param)
-            t += 1.0
-            m = beta1 * m + (1.0 - beta1) * grad
-            v = beta2 * v + (1.0 - beta2) * tf.square(grad)
-            m_hat = m / (1.0 - tf.pow(beta1, t))
-            v_hat = v / (1.0 - tf.pow(beta2, t))
-            param -= learning_rate * m_hat / (tf.sqrt(v_hat) + eps)
-        return param, m, v, t, objective_values(tf.sigmoid(param))
+    run = backend.compile_loop(
+        param.to_image,
+        image_loss,
+        post,
+        learning_rate,
+        needs_image_grad=any(r.needs_image_grad for r in edits),
+    )
+    evaluate_params = backend.compile_eval(lambda p: evaluate(param.to_image(p)))
 
-    param = tf.constant(start)
-    m = tf.zeros_like(param)
-    v = tf.zeros_like(param)
-    t = tf.constant(0.0)
+    params = ops.convert_to_tensor(start)
+    m = ops.zeros_like(params)
+    v = ops.zeros_like(params)
+    t = ops.convert_to_tensor(np.float32(0.0))
     trace = np.zeros((len(chunk), len(record_steps)), dtype=np.float32)
-    trace[:, 0] = objective_values(tf.sigmoid(param)).numpy()
+    trace[:, 0] = ops.convert_to_numpy(evaluate_params(params))
     done = 0
     for k, step in enumerate(record_steps[1:], start=1):
-        param, m, v, t, obj = run(param, m, v, t, tf.constant(int(step - done)))
-        trace[:, k] = obj.numpy()
+        n = int(step - done)
+        params, m, v, t = run(params, m, v, t, ops.convert_to_tensor(np.int32(n)))
+        trace[:, k] = ops.convert_to_numpy(evaluate_params(params))
         bad = ~np.isfinite(trace[:, k])
         if bad.any():
             names = ", ".join(chunk[i].name for i in np.flatnonzero(bad)[:5])
@@ -213,7 +346,12 @@ def _render_chunk(model, chunk, start, record_steps, learning_rate, pbar):
                 f"Objective became non-finite by step {int(step)} (after step {done}) "
                 f"for: {names}. Lower the learning rate or add a regularizer."
             )
-        pbar.update(len(chunk) * int(step - done))
+        pbar.update(len(chunk) * n)
         done = int(step)
-    images = tf.sigmoid(param).numpy()
-    return images, trace[:, -1].copy(), trace
+    images = ops.convert_to_numpy(param.to_image(params)).astype(np.float32)
+    full = Reader(model, layers, None)(ops.convert_to_tensor(images))
+    activations = {}
+    for layer, act in full.items():
+        act = ops.convert_to_numpy(act)
+        activations[layer] = act.mean(axis=tuple(range(1, act.ndim - 1))) if act.ndim > 2 else act
+    return images, trace[:, -1].copy(), trace, activations

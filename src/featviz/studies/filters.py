@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from featviz.engine import channel, render, unit
+from featviz.engine import channel, recipe, render, unit
 from featviz.engine.render import RenderResult
 from featviz.io import atomic_path, write_npz
 from featviz.plotting import new_figure, save_figure, show_image
@@ -68,14 +68,25 @@ def run(
     seed: int,
     batch_size: int,
     sort: bool,
-) -> list[Path]:
-    """Render, then write ``<layer>.npz``, ``<layer>.csv`` and the grid figure to ``out_dir``."""
+    settings: dict | None = None,
+) -> tuple[list[Path], str]:
+    """Render, then write ``<layer>.npz``, ``<layer>.csv`` and the grid figure to ``out_dir``.
+
+    ``settings`` is the render recipe (see :mod:`featviz.engine.recipe`).
+
+    Returns:
+        The files written, and a description of the recipe for captions.
+    """
     out_dir = Path(out_dir)
     model = keras.saving.load_model(model_path)
     indices, objectives = objectives_for(model, layer, indices)
+    cooked = recipe.build(settings or {}, tuple(int(s) for s in model.inputs[0].shape[1:]))
     result = render(
         model,
         objectives,
+        param=cooked.param,
+        transforms=cooked.transforms,
+        regularizers=cooked.regularizers,
         steps=steps,
         learning_rate=learning_rate,
         seed=seed,
@@ -100,4 +111,4 @@ def run(
         f"{layer}: mean activation maximized, {steps} Adam steps, lr {learning_rate:g}, seed {seed}"
     )
     figures = plot_grid(result, indices, title, out_dir / f"{layer}.png", order)
-    return [*figures, table]
+    return [*figures, table], recipe.describe(cooked)

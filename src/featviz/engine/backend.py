@@ -1,0 +1,143 @@
+"""What differs between Keras backends: stateless random numbers and the compiled loop.
+
+Everything else in the engine is written in ``keras.ops`` and runs on either
+backend. Here, one function per backend runs ``n`` optimization steps inside
+one compiled program: ``tf.function`` (graph mode, oneDNN kernels) on
+TensorFlow, which on CPUs ran our convolutions about twice as fast as XLA,
+and ``jax.jit`` over a ``fori_loop`` on JAX, the path for GPUs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+from keras import ops
+
+
+def name() -> str:
+    return keras.backend.backend()
+
+
+class Rng:
+    """Stateless random numbers for one optimization step: a function of (seed, step, draw)."""
+
+    def __init__(self, seed: int, step: Any) -> None:
+        self.seed = int(seed)
+        self.step = step
+        self.draws = 0
+
+    def uniform(self, shape: tuple[int, ...], low: float, high: float) -> Any:
+        self.draws += 1
+        if name() == "tensorflow":
+            import tensorflow as tf
+
+            step = tf.cast(self.step, tf.int32)
+            seed = tf.stack([tf.constant(self.seed, tf.int32), step * 97 + self.draws])
+            return tf.random.stateless_uniform(shape, seed=seed, minval=low, maxval=high)
+        if name() == "jax":
+            import jax
+
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), self.step)
+            key = jax.random.fold_in(key, self.draws)
+            return jax.random.uniform(key, shape, minval=low, maxval=high)
+        raise NotImplementedError(
+            f"featviz renders on the tensorflow or jax backend, not '{name()}'."
+        )
+
+
+# loss(images, step) -> (scalar to minimize, per-image objective)
+ImageLoss = Callable[[Any, Any], tuple[Any, Any]]
+
+
+def adam(
+    params, grad, m, v, t, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+):
+    """One Adam update (Kingma & Ba), per element; ``t`` counts from 1."""
+    m = beta1 * m + (1.0 - beta1) * grad
+    v = beta2 * v + (1.0 - beta2) * ops.square(grad)
+    m_hat = m / (1.0 - ops.power(beta1, t))
+    v_hat = v / (1.0 - ops.power(beta2, t))
+    return params - lr * m_hat / (ops.sqrt(v_hat) + eps), m, v
+
+
+def compile_loop(
+    to_image: Callable,
+    image_loss: ImageLoss,
+    post: Callable,
+    learning_rate: float,
+    needs_image_grad: bool = False,
+) -> Callable:
+    """Return ``run(params, m, v, t, n) -> (params, m, v, t)`` doing ``n`` Adam steps.
+
+    Each step: images = to_image(params); loss and the gradient with respect
+    to the images; back through ``to_image`` to the parameters; Adam; then
+    ``post(params, images, image_grad, t)`` (image-editing regularizers).
+    The gradient with respect to the images is only formed when
+    ``needs_image_grad`` (clipping by contribution); otherwise the loss is
+    differentiated with respect to the parameters directly and ``post``
+    receives ``None``.
+    """
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def run(params, m, v, t, n):
+            for _ in tf.range(n):
+                with tf.GradientTape(
+                    persistent=needs_image_grad, watch_accessed_variables=False
+                ) as tape:
+                    tape.watch(params)
+                    images = to_image(params)
+                    loss, _ = image_loss(images, t)
+                if needs_image_grad:
+                    image_grad = tape.gradient(loss, images)
+                    grad = tape.gradient(images, params, output_gradients=image_grad)
+                    del tape
+                else:
+                    image_grad = None
+                    grad = tape.gradient(loss, params)
+                t = t + 1.0
+                params, m, v = adam(params, grad, m, v, t, learning_rate)
+                params = post(params, images, image_grad, t)
+            return params, m, v, t
+
+        return run
+    if backend == "jax":
+        import jax
+
+        def step(_, carry):
+            params, m, v, t = carry
+            images, back = jax.vjp(to_image, params)
+            if needs_image_grad:
+                image_grad = jax.grad(lambda x: image_loss(x, t)[0])(images)
+                (grad,) = back(image_grad)
+            else:
+                image_grad = None
+                grad = jax.grad(lambda p: image_loss(to_image(p), t)[0])(params)
+            t = t + 1.0
+            params, m, v = adam(params, grad, m, v, t, learning_rate)
+            params = post(params, images, image_grad, t)
+            return params, m, v, t
+
+        @jax.jit
+        def run(params, m, v, t, n):
+            return jax.lax.fori_loop(0, n, step, (params, m, v, t))
+
+        return run
+    raise NotImplementedError(f"featviz renders on the tensorflow or jax backend, not '{backend}'.")
+
+
+def compile_eval(fn: Callable) -> Callable:
+    """Compile a pure function of tensors for the backend (graph mode or jit)."""
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+    if name() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
