@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 CORES ?= 2
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint paper-dry-run rulegraph html-report clean
+.PHONY: setup demo test lint paper-dry-run rulegraph html-report clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,19 @@ rulegraph: setup
 
 clean:
 	rm -rf results resources logs benchmarks/runs report/report.md report/report.html .snakemake
+
+# Benchmarks run in their own environment: tf-keras-vis needs tf_keras, which is not a
+# dependency of featviz. tf_keras is installed without its dependencies so that it uses
+# the tensorflow-cpu build featviz already has.
+BENCH := $(abspath benchmarks/.venv)/bin
+benchmarks/.venv/.installed: pyproject.toml
+	$(PYTHON) -m venv benchmarks/.venv
+	$(BENCH)/python -m pip install --quiet --upgrade pip
+	$(BENCH)/python -m pip install --quiet --editable .
+	$(BENCH)/python -m pip install --quiet --no-deps tf-keras==2.21.0 tf-keras-vis==0.8.7
+	$(BENCH)/python -m pip install --quiet deprecated imageio
+	touch $@
+
+bench: benchmarks/.venv/.installed
+	$(BENCH)/python -m benchmarks.engine_speed
+	$(BENCH)/python benchmarks/readme_table.py

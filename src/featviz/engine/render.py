@@ -204,7 +204,8 @@ def render(
             bitwise-equal images on the same machine.
         batch_size: objectives optimized together; bounds memory.
         trace_every: record the objectives every this many steps (default:
-            about 64 records per run).
+            16 records per run; each record is one forward pass and one return
+            to Python, so fewer records run faster).
         progress: show a progress bar (rate and time left) on stderr.
         slice_channels: compute only the channels the batch reads at its
             deepest layer, where that is exact (see :mod:`featviz.engine.slicing`).
@@ -231,7 +232,7 @@ def render(
             f"need a parameterization they can write back into; '{param.name}' cannot. "
             "Use penalties (l1, l2, total_variation) instead."
         )
-    trace_every = trace_every or max(1, steps // 64)
+    trace_every = trace_every or max(1, steps // 16)
     record_steps = np.array(sorted(set(range(0, steps, trace_every)) | {steps}), dtype=np.int64)
     # One draw for all images, so an image does not depend on the chunk it lands in.
     start = param.init(len(objectives), seed)
