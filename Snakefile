@@ -27,6 +27,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/visualize.smk"
+include: "workflow/rules/studies.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -32,13 +32,24 @@ def test_paper_raw_files():
     assert plan.generated_datasets(cfg) == []
 
 
-def test_report_figures_in_reading_order():
+def test_report_figures_in_the_seeds_order():
     cfg = config("demo.yaml")
     figures = plan.report_figures(cfg)
     assert figures[0] == "results/synthetic-digits/cnn3/training_curve.png"
-    kinds = [
-        f.split("/")[-2] if "/activations/" in f or "/filters/" in f else "train" for f in figures
-    ]
-    assert kinds == sorted(kinds, key=["train", "activations", "filters"].index)
-    assert "results/synthetic-house-numbers/cnn3/activations/conv3.png" in figures
-    assert len(figures) == 2 + 2 * 3 + 2 * 1
+    study = [f.split("/")[3] if f.count("/") > 3 else "train" for f in figures]
+    order = ["train", "activations", "convergence", "joint", "filters", "directions"]
+    assert study == sorted(study, key=order.index)
+    # classes (the logits layer's grid) come after every other filters grid
+    grids = [f for f in figures if "/filters/" in f]
+    assert [g.endswith("fc2.png") for g in grids] == [False] * 8 + [True] * 2
+    assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12_tradeoff.png" in figures
+    per_model = 1 + 3 + 4 + 4 + 5 + 3
+    assert len(figures) == 2 * per_model == len(set(figures))
+
+
+def test_filter_indices_and_layers():
+    cfg = config("demo.yaml")
+    assert plan.filter_layers(cfg, "cnn3") == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    assert plan.filter_indices(cfg, "conv2") == "all"
+    assert plan.filter_indices(cfg, "fc1") == ",".join(str(i) for i in range(16))
+    assert plan.joint_combos(cfg) == ["conv1-6-9", "conv1-6-9-12"]

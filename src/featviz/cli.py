@@ -139,10 +139,27 @@ def cmd_activations(args: argparse.Namespace) -> Outcome:
     )
 
 
+def _class_names(args: argparse.Namespace) -> list[str] | None:
+    """Class names from the prepared dataset given with --data, if any."""
+    if not getattr(args, "data", None):
+        return None
+    from featviz.data.prepare import load_prepared
+
+    return [str(c) for c in load_prepared(args.data)["class_names"]]
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    return [args.model, *([args.data] if getattr(args, "data", None) else [])]
+
+
+def _indices(text: str) -> list[int] | None:
+    return None if text == "all" else [int(i) for i in text.split(",")]
+
+
 def cmd_render(args: argparse.Namespace) -> Outcome:
     from featviz.studies.filters import run
 
-    indices = None if args.indices == "all" else [int(i) for i in args.indices.split(",")]
+    indices = _indices(args.indices)
     artifacts, how = run(
         args.model,
         args.layer,
@@ -154,20 +171,145 @@ def cmd_render(args: argparse.Namespace) -> Outcome:
         batch_size=args.batch_size,
         sort=args.sort == "objective",
         settings=json.loads(args.recipe),
+        class_names=_class_names(args),
     )
-    which = "every filter" if indices is None else f"filters {args.indices}"
+    classes = args.layer == args.logits_layer
+    which = (
+        "every class" if classes else "every unit" if indices is None else f"units {args.indices}"
+    )
+    what = "the logit" if classes else "the mean activation"
     caption = (
-        f"Images that maximize the mean activation of {which} of {args.layer} of "
-        f"{args.label}: {args.steps} Adam steps at learning rate {args.learning_rate:g} "
-        f"from seed {args.seed}; {how}. Each image is titled with the filter "
-        "index and the objective reached; grey (or RGB) scale fixed to the input range "
+        f"Images that maximize {what} of {which} of {args.layer} of {args.label}: "
+        f"{args.steps} Adam steps at learning rate {args.learning_rate:g} from seed {args.seed}; "
+        f"{how}. Each image is titled with its {'class' if classes else 'index'} and the "
+        "objective reached; grey (or RGB) scale fixed to the input range "
         f"[0, 1]{', sorted by objective' if args.sort == 'objective' else ''}."
     )
     png = Path(args.out_dir) / f"{args.layer}.png"
     return Outcome(
         [*artifacts, Path(args.out_dir) / f"{args.layer}.npz"],
-        [args.model],
+        _inputs(args),
         {"render_seed": args.seed},
+        {png: caption},
+    )
+
+
+def cmd_convergence(args: argparse.Namespace) -> Outcome:
+    from featviz.studies.convergence import run
+
+    artifacts, summary = run(
+        args.model,
+        args.layer,
+        args.out_dir,
+        count=args.count,
+        steps=args.steps,
+        record_every=args.record_every,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        window=args.window,
+        tolerance=args.tolerance,
+        settings=json.loads(args.recipe),
+        class_names=_class_names(args),
+        budget=args.budget,
+    )
+    rising = f", {summary['not_plateaued']} still rising" if summary["not_plateaued"] else ""
+    reached = (
+        f"median plateau at step {summary['median_plateau']:,.0f}, "
+        f"latest {summary['max_plateau']:,}"
+        if summary["max_plateau"] is not None
+        else "no objective plateaued"
+    )
+    caption = (
+        f"Convergence at {args.layer} of {args.label}: the objective of "
+        f"{summary['objectives']} "
+        f"{'classes' if args.layer == args.logits_layer else 'sampled units'}"
+        f" against the step, recorded every {args.record_every} of {args.steps:,} Adam steps "
+        f"(lr {args.learning_rate:g}, seed {args.seed}; {summary['recipe']}). Dots mark the "
+        f"plateau: the first step after which the objective rises by at most "
+        f"{args.tolerance:.0%} over the next {args.window:.0%} of the run; {reached}{rising}."
+    )
+    png = Path(args.out_dir) / f"{args.layer}.png"
+    return Outcome(
+        [*artifacts, png.with_suffix(".npz")],
+        _inputs(args),
+        {"render_seed": args.seed},
+        {png: caption},
+    )
+
+
+def cmd_joint(args: argparse.Namespace) -> Outcome:
+    from featviz.studies.joint import run_joint
+
+    filters = [int(f) for f in args.filters.split(",")]
+    artifacts, how = run_joint(
+        args.model,
+        args.layer,
+        filters,
+        args.out_dir,
+        weights=args.weights,
+        divisions=args.divisions,
+        steps=args.steps,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        settings=json.loads(args.recipe),
+    )
+    names = " and ".join(f"{args.layer}:{f}" for f in filters)
+    stem = Path(args.out_dir) / f"{args.layer}-{'-'.join(map(str, filters))}"
+    if len(filters) == 2:
+        sweep = ", ".join(f"{w:g}" for w in args.weights)
+        captions = {
+            stem.with_suffix(".png"): (
+                f"Filters {names} of {args.label} maximized together as w·{args.layer}:"
+                f"{filters[0]} + (1 − w)·{args.layer}:{filters[1]} for w = {sweep}: "
+                f"{args.steps} Adam steps (lr {args.learning_rate:g}, seed {args.seed}; {how}); "
+                "grey (or RGB) scale fixed to [0, 1]."
+            ),
+            Path(f"{stem}_tradeoff.png"): (
+                f"Trade-off between {names} of {args.label}: each filter's own mean activation "
+                "on the image optimized for each weight w of the sweep."
+            ),
+        }
+    else:
+        captions = {
+            stem.with_suffix(".png"): (
+                f"Filters {names} of {args.label} maximized together with weights on a simplex "
+                f"({args.divisions} divisions), each image placed at its barycentric weights: "
+                f"{args.steps} Adam steps (lr {args.learning_rate:g}, seed {args.seed}; {how})."
+            ),
+            Path(f"{stem}_tradeoff.png"): (
+                f"Trade-off between {names} of {args.label}: each filter's own mean activation "
+                "on the image optimized for each point of the simplex."
+            ),
+        }
+    return Outcome(
+        [*artifacts, stem.with_suffix(".npz")], [args.model], {"render_seed": args.seed}, captions
+    )
+
+
+def cmd_directions(args: argparse.Namespace) -> Outcome:
+    from featviz.studies.joint import run_directions
+
+    artifacts, how = run_directions(
+        args.model,
+        args.layer,
+        args.out_dir,
+        count=args.count,
+        steps=args.steps,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        settings=json.loads(args.recipe),
+    )
+    png = Path(args.out_dir) / f"{args.layer}.png"
+    caption = (
+        f"{args.count} random directions in the activation space of {args.layer} of {args.label} "
+        f"(unit vectors drawn with seed {args.seed}), each maximized as the projection of the "
+        f"layer's mean activation: {args.steps} Adam steps (lr {args.learning_rate:g}; {how}); "
+        "titled with the projection reached."
+    )
+    return Outcome(
+        [*artifacts, png.with_suffix(".npz")],
+        [args.model],
+        {"direction_seed": args.seed},
         {png: caption},
     )
 
@@ -184,8 +326,9 @@ def cmd_report(args: argparse.Namespace) -> Outcome:
         metrics=args.metrics,
         title=args.title,
         generated=args.generated,
+        convergence=args.convergence,
     )
-    return Outcome([args.out], [*args.figures, *args.metrics])
+    return Outcome([args.out], [*args.figures, *args.metrics, *args.convergence])
 
 
 def cmd_provenance(args: argparse.Namespace) -> Outcome:
@@ -294,23 +437,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", type=int, default=3, help="Number of test images (one per class first)."
     )
 
+    def render_options(p: argparse.ArgumentParser, steps: int) -> None:
+        p.add_argument("--model", required=True)
+        p.add_argument("--layer", required=True)
+        p.add_argument("--out-dir", required=True)
+        p.add_argument("--steps", type=int, default=steps)
+        p.add_argument("--learning-rate", type=float, default=0.05)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument(
+            "--recipe",
+            default="{}",
+            help="Parameterization, transforms and regularizers as JSON, e.g. "
+            '\'{"parameterization": "fourier", "transforms": "auto", '
+            '"regularizers": {"l2": 0.05}}\'.',
+        )
+        p.add_argument("--data", help="Prepared .npz, for class names.")
+        p.add_argument("--logits-layer", default="", help="The model's logits layer (captions).")
+
     p = add("render", cmd_render, "Activation-maximizing images for filters or units of a layer.")
-    p.add_argument("--model", required=True)
-    p.add_argument("--layer", required=True)
+    render_options(p, steps=256)
     p.add_argument("--indices", default="all", help="'all' or comma-separated filter indices.")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--steps", type=int, default=256)
-    p.add_argument("--learning-rate", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--sort", choices=["index", "objective"], default="index")
+
+    p = add("convergence", cmd_convergence, "Objective against step for a sample of units.")
+    render_options(p, steps=20000)
+    p.add_argument("--count", type=int, default=4, help="Units sampled (all classes at logits).")
+    p.add_argument("--record-every", type=int, default=100)
+    p.add_argument("--window", type=float, default=0.1, help="Plateau look-ahead, share of run.")
+    p.add_argument("--tolerance", type=float, default=0.01, help="Plateau: largest relative rise.")
+    p.add_argument("--budget", type=int, help="A step count to mark (the seed's 20 000).")
+
+    p = add("joint", cmd_joint, "Two filters along a weight sweep, or three on a simplex.")
+    render_options(p, steps=512)
+    p.add_argument("--filters", required=True, help="Two or three comma-separated filters.")
     p.add_argument(
-        "--recipe",
-        default="{}",
-        help="Parameterization, transforms and regularizers as JSON, e.g. "
-        '\'{"parameterization": "fourier", "transforms": "auto", '
-        '"regularizers": {"l2": 0.05}}\'.',
+        "--weights", type=float, nargs="+", default=[round(0.1 * i, 1) for i in range(11)]
     )
+    p.add_argument("--divisions", type=int, default=4, help="Simplex divisions (three filters).")
+
+    p = add("directions", cmd_directions, "Random directions in a layer's activation space.")
+    render_options(p, steps=512)
+    p.add_argument("--count", type=int, default=8)
 
     p = add(
         "report", cmd_report, "Assemble report.md from figures (captions from their provenance)."
@@ -318,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--figures", nargs="+", required=True, help="PNG figures, in report order.")
     p.add_argument("--metrics", nargs="*", default=[], help="metrics.json files of trained models.")
+    p.add_argument("--convergence", nargs="*", default=[], help="Convergence tables (CSV).")
     p.add_argument("--title", default="featviz report")
     p.add_argument(
         "--generated",

@@ -72,8 +72,12 @@ def show_image(
         ax.imshow(np.clip(image, 0, 1) if image.dtype.kind == "f" else image)
     ax.set_xticks([])
     ax.set_yticks([])
+    # A hairline frame: optimized images are often mostly white or black, and would
+    # otherwise merge with the page and with each other.
     for spine in ax.spines.values():
-        spine.set_visible(False)
+        spine.set_visible(True)
+        spine.set_linewidth(0.4)
+        spine.set_color("0.6")
 
 
 def tile(maps: np.ndarray, columns: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:

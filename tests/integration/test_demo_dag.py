@@ -29,7 +29,16 @@ TINY = {
     "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
     "train": {"epochs": 1, "batch_size": 32},
     "activations": {"images": 2},
-    "filters": {"layers": ["conv1", "conv2"], "steps": 12},
+    "filters": {"units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]}, "steps": 12},
+    "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 200, "record_every": 5},
+    "joint": {
+        "pairs": [[0, 1]],
+        "triples": [[0, 1, 2]],
+        "weights": [0.0, 0.5, 1.0],
+        "divisions": 2,
+        "steps": 12,
+    },
+    "directions": {"layers": ["conv1", "conv3"], "count": 3, "steps": 12},
 }
 
 
@@ -72,13 +81,27 @@ def test_report_and_every_figure_exist(demo_run):
         for line in report.splitlines()
         if line.startswith("![Figure")
     ]
-    # 2 training curves, 2 x 3 feature-map figures, 2 x 2 filter grids
-    assert len(figures) == 12
+    # per dataset: training curve, 3 feature maps, 2 convergence (conv2, classes),
+    # 2 joint figures + 2 trade-offs, 3 unit grids + 1 class grid, 2 directions
+    assert len(figures) == 2 * 16
     for rel in figures:
         path = (demo_run / "report" / rel).resolve()
         assert path.stat().st_size > 1000, rel
         assert path.with_suffix(".pdf").stat().st_size > 1000, rel
-    assert "**Figure 12.**" in report
+    assert "**Figure 32.**" in report
+    # the seed's order: feature maps, convergence, joint, filters, classes, directions
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Models",
+        "## Training",
+        "## Feature maps of the convolutional layers",
+        "## How many steps? Convergence of the objective",
+        "## Filters maximized together",
+        "## Filters and units that maximize their activation",
+        "## Classes",
+        "## Random directions in activation space",
+    ]
+    assert "The seed optimized for 20,000 steps" in report
     assert "Generated data." in report
 
 
@@ -107,6 +130,11 @@ def test_filters_rose_and_arrays_have_shapes(demo_run):
     assert data["images"].shape == (4, 32, 32, 3)
     alive = data["traces"][:, 0] > 0
     assert (data["values"][alive] > data["traces"][alive, 0]).all()
+    fc1 = np.load(demo_run / "results/synthetic-digits/cnn3/filters/fc1.npz")
+    assert fc1["indices"].tolist() == [0, 3]
+    classes = np.load(demo_run / "results/synthetic-digits/cnn3/filters/fc2.npz")
+    assert classes["images"].shape == (10, 28, 28, 1)
+    assert (classes["values"] > classes["traces"][:, 0]).all()
     maps = np.load(demo_run / "results/synthetic-digits/cnn3/activations/conv2.npz")
     assert maps["maps"].shape == (2, 14, 14, 6)
 
@@ -133,3 +161,34 @@ def test_paper_dry_run_lists_the_whole_dag(tmp_path):
         "resources/svhn/train_32x32.mat" in out
         and "resources/mnist/t10k-images-idx3-ubyte.gz" in out
     )
+
+
+def test_convergence_plateaus_lie_within_the_run(demo_run):
+    import csv
+
+    import numpy as np
+
+    for layer in ("conv2", "fc2"):
+        base = demo_run / "results/synthetic-digits/cnn3/convergence"
+        data = np.load(base / f"{layer}.npz")
+        assert data["steps"][0] == 0 and data["steps"][-1] == 200
+        assert data["traces"].shape == (2 if layer == "conv2" else 10, len(data["steps"]))
+        with open(base / f"{layer}.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == len(data["traces"])
+        for row in rows:
+            if row["plateau_step"]:
+                assert 0 <= int(row["plateau_step"]) <= 200
+        assert (data["traces"][:, -1] >= data["traces"][:, 0]).all()
+
+
+def test_joint_and_directions_outputs(demo_run):
+    import numpy as np
+
+    base = demo_run / "results/synthetic-house-numbers/cnn3"
+    pair = np.load(base / "joint/conv1-0-1.npz")
+    assert pair["images"].shape == (3, 32, 32, 3) and pair["weights"].shape == (3, 2)
+    triple = np.load(base / "joint/conv1-0-1-2.npz")
+    assert triple["weights"].shape == (6, 3)
+    directions = np.load(base / "directions/conv3.npz")
+    assert directions["directions"].shape == (3, 8)

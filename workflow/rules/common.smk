@@ -9,6 +9,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])) or "^$",
     model="|".join(map(re.escape, config["models"])) or "^$",
     layer=r"(conv|fc)\d+",
+    filters=r"\d+-\d+(-\d+)?",
 
 
 def dataset_setting(key):
@@ -34,3 +35,15 @@ def architecture(wildcards):
 
 def label(wildcards):
     return f"{wildcards.model} on {wildcards.dataset}"
+
+
+def logits(wildcards):
+    return plan.logits_layer(config, wildcards.model)
+
+
+def filter_indices(wildcards):
+    return plan.filter_indices(config, wildcards.layer)
+
+
+def comma_filters(wildcards):
+    return wildcards.filters.replace("-", ",")

@@ -2,6 +2,7 @@ rule report:
     input:
         figures=plan.report_figures(config),
         metrics=plan.metrics_files(config),
+        convergence=plan.convergence_tables(config),
     output:
         "report/report.md",
     log:
@@ -16,4 +17,4 @@ rule report:
     shell:
         "featviz report --rule report --out {output} --title {params.title:q}"
         " --figures {input.figures:q} --metrics {input.metrics:q}"
-        " --generated {params.generated:q} > {log} 2>&1"
+        " --convergence {input.convergence:q} --generated {params.generated:q} > {log} 2>&1"

@@ -34,6 +34,7 @@ rule activations:
 rule filters:
     input:
         model="results/{dataset}/{model}/model.keras",
+        data="results/{dataset}/data/dataset.npz",
     output:
         figure=report(
             "results/{dataset}/{model}/filters/{layer}.png",
@@ -64,9 +65,12 @@ rule filters:
         batch_size=config["filters"]["batch_size"],
         sort=config["filters"]["sort"],
         recipe=plan.render_recipe_json(config["filters"]),
+        logits=logits,
+        indices=filter_indices,
     shell:
         "featviz render --rule filters --threads {threads} --label {params.label:q}"
-        " --model {input.model} --layer {wildcards.layer} --indices all"
+        " --model {input.model} --data {input.data} --logits-layer {params.logits}"
+        " --layer {wildcards.layer} --indices {params.indices}"
         " --out-dir {params.out_dir} --steps {params.steps} --learning-rate {params.learning_rate}"
         " --seed {params.seed} --batch-size {params.batch_size} --sort {params.sort}"
         " --recipe {params.recipe:q} > {log} 2>&1"

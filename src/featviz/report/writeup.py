@@ -8,12 +8,14 @@ order given.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from featviz import __version__
 from featviz.io import read_json, write_text
@@ -22,8 +24,13 @@ from featviz.provenance import git_state, sidecar_path
 SECTIONS = {
     "train": "Training",
     "activations": "Feature maps of the convolutional layers",
-    "filters": "Filters that maximize their mean activation",
+    "convergence": "How many steps? Convergence of the objective",
+    "joint": "Filters maximized together",
+    "filters": "Filters and units that maximize their activation",
+    "classes": "Classes",
+    "directions": "Random directions in activation space",
 }
+SEED_BUDGET = 20000  # optimization steps the seed study chose
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -31,9 +38,76 @@ def _relative(path: Path, start: Path) -> str:
 
 
 def _study_of(figure: Path) -> str:
-    """The study a figure belongs to: the rule recorded in its provenance."""
-    rule = read_json(sidecar_path(figure)).get("rule") or ""
+    """The study a figure belongs to: the rule recorded in its provenance (classes apart)."""
+    record = read_json(sidecar_path(figure))
+    rule = record.get("rule") or ""
+    params = record.get("params", {})
+    if (
+        rule == "filters"
+        and params.get("layer")
+        and params.get("layer") == params.get("logits_layer")
+    ):
+        return "classes"
     return rule if rule in SECTIONS else "other"
+
+
+def convergence_summary(tables: Sequence[str | Path]) -> tuple[list[dict], str]:
+    """Per dataset, model and layer: plateau steps; and what they say of the seed's 20 000 steps."""
+    rows = []
+    for path in map(Path, tables):
+        with open(path, newline="") as fh:
+            records = list(csv.DictReader(fh))
+        if not records:
+            continue
+        plateaus = [int(r["plateau_step"]) for r in records if r["plateau_step"]]
+        rows.append(
+            {
+                "dataset": path.parent.parent.parent.name,
+                "model": path.parent.parent.name,
+                "layer": records[0]["layer"],
+                "objectives": len(records),
+                "steps": int(records[0]["steps"]),
+                "median": int(np.median(plateaus)) if plateaus else None,
+                "latest": max(plateaus) if plateaus else None,
+                "rising": len(records) - len(plateaus),
+                "live": f"{records[0].get('live_units', '?')} of {records[0].get('units', '?')}",
+            }
+        )
+    if not rows:
+        return rows, ""
+    run = max(r["steps"] for r in rows)
+    rising = sum(r["rising"] for r in rows)
+    latest = max((r["latest"] for r in rows if r["latest"] is not None), default=None)
+    total = sum(r["objectives"] for r in rows)
+    if rising:
+        verdict = (
+            f"{rising} of {total} objectives were still rising at the end of the "
+            f"{run:,}-step run, so these runs cannot confirm that {SEED_BUDGET:,} steps "
+            "suffice"
+            + (
+                " (the runs are shorter than the seed's)."
+                if run < SEED_BUDGET
+                else f": {SEED_BUDGET:,} steps are too few for them."
+            )
+        )
+    elif latest is not None and latest <= SEED_BUDGET:
+        verdict = (
+            f"Every one of the {total} objectives plateaued within the {run:,}-step run, by step "
+            f"{latest:,} at the latest, within the seed's {SEED_BUDGET:,} steps: the seed's "
+            "choice is confirmed on these models"
+            + (
+                f" (about {SEED_BUDGET // max(latest, 1):,}x what the slowest one needed by "
+                "this criterion)."
+                if latest * 2 <= SEED_BUDGET
+                else "."
+            )
+        )
+    else:
+        verdict = (
+            f"The objectives plateaued by step {latest:,}, later than the seed's "
+            f"{SEED_BUDGET:,} steps: its choice is not confirmed on these models."
+        )
+    return rows, verdict
 
 
 def write_report(
@@ -43,6 +117,7 @@ def write_report(
     metrics: Sequence[str | Path],
     title: str,
     generated: Sequence[str] = (),
+    convergence: Sequence[str | Path] = (),
 ) -> Path:
     """Render the Markdown report to ``out``.
 
@@ -53,6 +128,7 @@ def write_report(
         metrics: ``results/<dataset>/<model>/metrics.json`` files.
         title: the report's title.
         generated: names of datasets that are generated, flagged in the report.
+        convergence: the convergence study's per-layer tables, summarized in the report.
     """
     out = Path(out)
     here = out.parent
@@ -81,11 +157,14 @@ def write_report(
             }
         )
     # Number after grouping, so numbers run in reading order whatever the input order.
+    order = list(SECTIONS)
+    keys = sorted(sections, key=lambda k: order.index(k) if k in order else len(order))
     ordered = [
-        {"title": SECTIONS.get(k, "Other figures"), "figures": v} for k, v in sections.items()
+        {"key": k, "title": SECTIONS.get(k, "Other figures"), "figures": sections[k]} for k in keys
     ]
     for number, fig in enumerate((f for s in ordered for f in s["figures"]), start=1):
         fig["number"] = number
+    plateaus, verdict = convergence_summary(convergence)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("featviz.report", "templates"),
         keep_trailing_newline=True,
@@ -100,6 +179,9 @@ def write_report(
         models=models,
         sections=ordered,
         generated=list(generated),
+        plateaus=plateaus,
+        verdict=verdict,
+        budget=SEED_BUDGET,
     )
     write_text(out, text)
     return out

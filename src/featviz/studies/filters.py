@@ -1,8 +1,8 @@
-"""Activation-maximizing images for the filters of a layer (seed figures 7-8).
+"""Activation-maximizing images for the filters, units or classes of a layer (seed figures 7-10).
 
 Every filter of the layer is rendered in one batched call; the grid labels
-each image with the filter index and the final objective value, on the
-fixed grey/RGB scale of the model's input range [0, 1].
+each image with the filter index (or class name) and the final objective
+value, on the fixed grey/RGB scale of the model's input range [0, 1].
 """
 
 from __future__ import annotations
@@ -14,23 +14,52 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from featviz.engine import channel, recipe, render, unit
+from featviz.engine import channel, class_logit, recipe, render, unit
 from featviz.engine.render import RenderResult
 from featviz.io import atomic_path, write_npz
 from featviz.plotting import new_figure, save_figure, show_image
 
 
-def objectives_for(model: keras.Model, layer: str, indices: Sequence[int] | None):
-    """Channel (conv) or unit (dense) objectives for ``indices`` of ``layer`` (all if None)."""
+def get_layer(model: keras.Model, layer: str) -> keras.layers.Layer:
+    """``model.get_layer`` with an error that lists the valid names."""
     try:
-        target = model.get_layer(layer)
+        return model.get_layer(layer)
     except ValueError:
         names = ", ".join(lay.name for lay in model.layers)
         raise ValueError(f"Unknown layer '{layer}'. Layers: {names}.") from None
-    n = int(target.output.shape[-1])
+
+
+def is_logits(model: keras.Model, layer: str) -> bool:
+    return model.layers[-1].name == layer
+
+
+def objective_for(
+    model: keras.Model, layer: str, index: int, class_names: Sequence[str] | None = None
+):
+    """The natural objective of one unit: a channel (conv), a unit (dense) or a class logit."""
+    target = get_layer(model, layer)
+    if is_logits(model, layer):
+        name = class_names[index] if class_names is not None else None
+        return class_logit(layer, int(index), name)
+    return (channel if len(target.output.shape) == 4 else unit)(layer, int(index))
+
+
+def objectives_for(
+    model: keras.Model,
+    layer: str,
+    indices: Sequence[int] | None,
+    class_names: Sequence[str] | None = None,
+):
+    """Objectives for ``indices`` of ``layer`` (all if None), with the indices used."""
+    n = int(get_layer(model, layer).output.shape[-1])
     indices = list(range(n)) if indices is None else list(indices)
-    make = channel if len(target.output.shape) == 4 else unit
-    return indices, [make(layer, int(i)) for i in indices]
+    for i in indices:
+        if not 0 <= i < n:
+            raise ValueError(
+                f"Index {i} out of range for layer '{layer}', which has {n} "
+                f"units (valid: 0..{n - 1})."
+            )
+    return indices, [objective_for(model, layer, i, class_names) for i in indices]
 
 
 def plot_grid(
@@ -43,6 +72,7 @@ def plot_grid(
 ) -> list[Path]:
     """A grid of rendered images titled with index and final objective value."""
     order = list(range(len(indices))) if order is None else list(order)
+    columns = columns if len(order) <= 64 else 16
     rows = -(-len(order) // columns)
     fig = new_figure(columns * 0.9, rows * 1.05 + 0.3)
     axes = fig.subplots(rows, columns, squeeze=False)
@@ -52,7 +82,8 @@ def plot_grid(
         ax = axes.flat[slot]
         ax.set_axis_on()
         show_image(ax, result.images[i], 0.0, 1.0)
-        ax.set_title(f"#{indices[i]}  {result.values[i]:.3g}", fontsize=6)
+        label = result.names[i] if result.names[i].startswith("class") else f"#{indices[i]}"
+        ax.set_title(f"{label}  {result.values[i]:.3g}", fontsize=6)
     fig.suptitle(title)
     return save_figure(fig, png)
 
@@ -69,6 +100,7 @@ def run(
     batch_size: int,
     sort: bool,
     settings: dict | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> tuple[list[Path], str]:
     """Render, then write ``<layer>.npz``, ``<layer>.csv`` and the grid figure to ``out_dir``.
 
@@ -79,7 +111,7 @@ def run(
     """
     out_dir = Path(out_dir)
     model = keras.saving.load_model(model_path)
-    indices, objectives = objectives_for(model, layer, indices)
+    indices, objectives = objectives_for(model, layer, indices, class_names)
     cooked = recipe.build(settings or {}, tuple(int(s) for s in model.inputs[0].shape[1:]))
     result = render(
         model,
@@ -107,8 +139,7 @@ def run(
         for i, index in enumerate(indices):
             writer.writerow([index, f"{result.values[i]:.6g}", f"{result.traces[i, 0]:.6g}"])
     order = np.argsort(-result.values, kind="stable") if sort else None
-    title = (
-        f"{layer}: mean activation maximized, {steps} Adam steps, lr {learning_rate:g}, seed {seed}"
-    )
+    what = "class logit" if is_logits(model, layer) else "mean activation"
+    title = f"{layer}: {what} maximized, {steps} Adam steps, lr {learning_rate:g}, seed {seed}"
     figures = plot_grid(result, indices, title, out_dir / f"{layer}.png", order)
     return [*figures, table], recipe.describe(cooked)

@@ -1,0 +1,63 @@
+import numpy as np
+
+from featviz.report.writeup import convergence_summary
+from featviz.studies.convergence import plateau_step, sample_units
+
+
+def test_plateau_of_a_saturating_curve():
+    steps = np.arange(0, 1001, 10)
+    trace = 1.0 - np.exp(-steps / 50.0)  # rises by < 1 % over 100 steps from about step 230
+    p = plateau_step(steps, trace, window=0.1, tolerance=0.01)
+    assert p is not None and 200 <= p <= 260
+    k = int(np.searchsorted(steps, p))
+    assert trace[k + 10] - trace[k] <= 0.01 * trace[k]
+    assert trace[k + 9] - trace[k - 1] > 0.01 * trace[k - 1]
+
+
+def test_a_curve_still_rising_never_plateaus_and_flat_is_immediate():
+    steps = np.arange(0, 1001, 10)
+    assert plateau_step(steps, steps * 0.01 + 1.0) is None
+    assert plateau_step(steps, np.zeros(len(steps))) == 0
+
+
+def test_sampling_is_seeded_sorted_and_distinct():
+    live = [1, 4, 5, 9, 12, 30, 31]
+    a = sample_units(live, 4, seed=1)
+    assert a == sample_units(live, 4, seed=1) and a == sorted(set(a)) and len(a) == 4
+    assert set(a) <= set(live)
+    assert sample_units([2, 0, 1], 8, seed=0) == [0, 1, 2]
+
+
+def test_live_units_skips_units_that_are_zero_everywhere(tiny_model):
+    import keras
+
+    from featviz.studies.convergence import live_units
+
+    start = np.full((1, 12, 12, 1), 0.5, dtype="float32")
+    probe = keras.Model(tiny_model.inputs, tiny_model.get_layer("conv2").output)
+    peak = np.asarray(probe(start))[0].reshape(-1, 6).max(axis=0)
+    assert live_units(tiny_model, "conv2", start) == [i for i in range(6) if peak[i] > 0]
+
+
+def write_table(path, plateaus, steps):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["layer,index,objective_name,plateau_step,final_objective,steps"]
+    rows += [
+        f"conv1,{i},conv1:{i},{'' if p is None else p},1.0,{steps}" for i, p in enumerate(plateaus)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_report_verdicts(tmp_path):
+    short = write_table(tmp_path / "d/m/convergence/conv1.csv", [300, 500], 2000)
+    rows, verdict = convergence_summary([short])
+    assert rows[0]["median"] == 400 and rows[0]["latest"] == 500 and rows[0]["dataset"] == "d"
+    assert "plateaued within the 2,000-step run, by step 500 at the latest" in verdict
+    assert "the seed's choice is confirmed" in verdict
+    rising = write_table(tmp_path / "d/m/convergence/conv2.csv", [None, 300], 2000)
+    _, verdict = convergence_summary([short, rising])
+    assert "1 of 4 objectives were still rising" in verdict and "shorter than the seed's" in verdict
+    late = write_table(tmp_path / "e/m/convergence/conv1.csv", [30000], 40000)
+    _, verdict = convergence_summary([late])
+    assert "later than the seed's 20,000 steps" in verdict
