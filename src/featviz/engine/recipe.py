@@ -14,8 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import keras
+
 from featviz.engine import regularizers as reg
+from featviz.engine.objectives import Objective
 from featviz.engine.params import Parameterization, fourier, pixel
+from featviz.engine.render import RenderResult, render
 from featviz.engine.transforms import Transform, preset
 
 EDITS = {
@@ -78,3 +82,26 @@ def describe(recipe: Recipe) -> str:
         else "no regularizer"
     )
     return "; ".join(parts)
+
+
+def input_shape(model: keras.Model) -> tuple[int, int, int]:
+    return tuple(int(s) for s in model.inputs[0].shape[1:])  # type: ignore[return-value]
+
+
+def render_with(
+    model: keras.Model,
+    objectives: list[Objective],
+    settings: Mapping[str, Any] | None,
+    **kwargs: Any,
+) -> tuple[RenderResult, str]:
+    """:func:`~featviz.engine.render` with the recipe ``settings``; also returns its description."""
+    cooked = build(settings or {}, input_shape(model))
+    result = render(
+        model,
+        objectives,
+        param=cooked.param,
+        transforms=cooked.transforms,
+        regularizers=cooked.regularizers,
+        **kwargs,
+    )
+    return result, describe(cooked)

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from featviz.engine import recipe, render
+from featviz.engine import recipe
 from featviz.io import atomic_path, write_npz
 from featviz.plotting import new_figure, save_figure
 from featviz.studies.filters import get_layer, is_logits, objectives_for
@@ -113,9 +113,8 @@ def run(
     out_dir = Path(out_dir)
     model = keras.saving.load_model(model_path)
     n = int(get_layer(model, layer).output.shape[-1])
-    shape = tuple(int(s) for s in model.inputs[0].shape[1:])
-    cooked = recipe.build(settings or {}, shape)
-    param = cooked.param.bind(shape)
+    shape = recipe.input_shape(model)
+    param = recipe.build(settings or {}, shape).param.bind(shape)
     start = keras.ops.convert_to_numpy(
         param.to_image(keras.ops.convert_to_tensor(param.init(1, seed)))
     )
@@ -126,12 +125,10 @@ def run(
         )
     chosen = live if is_logits(model, layer) else sample_units(live, count, seed)
     indices, objectives = objectives_for(model, layer, chosen, class_names)
-    result = render(
+    result, how = recipe.render_with(
         model,
         objectives,
-        param=cooked.param,
-        transforms=cooked.transforms,
-        regularizers=cooked.regularizers,
+        settings,
         steps=steps,
         learning_rate=learning_rate,
         seed=seed,
@@ -197,6 +194,6 @@ def run(
         "not_plateaued": len(plateaus) - len(reached),
         "live_units": len(live),
         "units": n,
-        "recipe": recipe.describe(cooked),
+        "recipe": how,
     }
     return [*figures, table], summary

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from featviz.engine import channel, class_logit, recipe, render, unit
+from featviz.engine import channel, class_logit, recipe, unit
 from featviz.engine.render import RenderResult
 from featviz.io import atomic_path, write_npz
 from featviz.plotting import new_figure, save_figure, show_image
@@ -112,13 +112,10 @@ def run(
     out_dir = Path(out_dir)
     model = keras.saving.load_model(model_path)
     indices, objectives = objectives_for(model, layer, indices, class_names)
-    cooked = recipe.build(settings or {}, tuple(int(s) for s in model.inputs[0].shape[1:]))
-    result = render(
+    result, how = recipe.render_with(
         model,
         objectives,
-        param=cooked.param,
-        transforms=cooked.transforms,
-        regularizers=cooked.regularizers,
+        settings,
         steps=steps,
         learning_rate=learning_rate,
         seed=seed,
@@ -142,4 +139,4 @@ def run(
     what = "class logit" if is_logits(model, layer) else "mean activation"
     title = f"{layer}: {what} maximized, {steps} Adam steps, lr {learning_rate:g}, seed {seed}"
     figures = plot_grid(result, indices, title, out_dir / f"{layer}.png", order)
-    return [*figures, table], recipe.describe(cooked)
+    return [*figures, table], how

@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from featviz.engine import Objective, channel, direction, recipe, render, unit
+from featviz.engine import Objective, channel, direction, recipe, unit
 from featviz.engine.render import RenderResult
 from featviz.io import write_npz
 from featviz.plotting import new_figure, save_figure, show_image
@@ -56,19 +56,15 @@ def weighted(objectives: Sequence[Objective], weights: Sequence[float]) -> Objec
 
 
 def _render(model, objectives, *, steps, learning_rate, seed, settings):
-    cooked = recipe.build(settings or {}, tuple(int(s) for s in model.inputs[0].shape[1:]))
-    result = render(
+    return recipe.render_with(
         model,
         objectives,
-        param=cooked.param,
-        transforms=cooked.transforms,
-        regularizers=cooked.regularizers,
+        settings,
         steps=steps,
         learning_rate=learning_rate,
         seed=seed,
         batch_size=len(objectives),
     )
-    return result, recipe.describe(cooked)
 
 
 def plot_row(result: RenderResult, labels: Sequence[str], title: str, png: Path) -> list[Path]:
