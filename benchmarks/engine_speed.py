@@ -95,7 +95,7 @@ def roofline_gflops() -> float:
 
 def objective_of(model, layer, indices, images) -> np.ndarray:
     """Each image's own objective (channel mean or logit) on the featviz model."""
-    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
     acts = np.asarray(probe(images))
     if acts.ndim == 4:
         acts = acts.mean(axis=(1, 2))
@@ -119,7 +119,7 @@ def run_featviz(model, objectives, steps, lr, seed, regularizers=()):
 
 def run_naive(model, layer, indices, start_params, steps, lr):
     """The loop people write first: one filter at a time, eager, one step per iteration."""
-    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
     images = []
     t0 = time.perf_counter()
     for k, index in enumerate(indices):
@@ -206,7 +206,7 @@ def warm_up() -> None:
     """Create the process's thread pools and convolution primitives once, before any timing."""
     model = seed_model()
     render(model, [channel("conv2", 0), channel("conv3", 1)], steps=4, progress=False)
-    probe = keras.Model(model.inputs, model.outputs)
+    probe = keras.Model(model.inputs[0], model.outputs)
     with tf.GradientTape() as tape:
         x = tf.random.uniform((2, *SHAPE))
         tape.watch(x)

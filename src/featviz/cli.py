@@ -172,6 +172,7 @@ def cmd_render(args: argparse.Namespace) -> Outcome:
         sort=args.sort == "objective",
         settings=json.loads(args.recipe),
         class_names=_class_names(args),
+        restarts=args.restarts,
     )
     classes = args.layer == args.logits_layer
     which = (
@@ -180,7 +181,8 @@ def cmd_render(args: argparse.Namespace) -> Outcome:
     what = "the logit" if classes else "the mean activation"
     caption = (
         f"Images that maximize {what} of {which} of {args.layer} of {args.label}: "
-        f"{args.steps} Adam steps at learning rate {args.learning_rate:g} from seed {args.seed}; "
+        f"{args.steps} Adam steps at learning rate {args.learning_rate:g} from seed {args.seed}"
+        f"{f', best of {args.restarts} restarts' if args.restarts > 1 else ''}; "
         f"{how}. Each image is titled with its {'class' if classes else 'index'} and the "
         "objective reached; grey (or RGB) scale fixed to the input range "
         f"[0, 1]{', sorted by objective' if args.sort == 'objective' else ''}."
@@ -459,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--indices", default="all", help="'all' or comma-separated filter indices.")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--sort", choices=["index", "objective"], default="index")
+    p.add_argument("--restarts", type=int, default=1, help="Start images per unit; best is kept.")
 
     p = add("convergence", cmd_convergence, "Objective against step for a sample of units.")
     render_options(p, steps=20000)

@@ -117,7 +117,7 @@ def test_neuron_probability_and_diversity_objectives(tiny_model):
         progress=False,
     )
 
-    probe = keras.Model(tiny_model.inputs, tiny_model.get_layer("conv2").output)
+    probe = keras.Model(tiny_model.inputs[0], tiny_model.get_layer("conv2").output)
 
     def gram_similarity(images):
         acts = keras.ops.convert_to_numpy(probe(images)).reshape(len(images), -1, 6)

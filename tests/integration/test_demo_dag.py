@@ -29,7 +29,11 @@ TINY = {
     "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
     "train": {"epochs": 1, "batch_size": 32},
     "activations": {"images": 2},
-    "filters": {"units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]}, "steps": 12},
+    "filters": {
+        "units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]},
+        "steps": 12,
+        "restarts": 2,
+    },
     "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 200, "record_every": 5},
     "joint": {
         "pairs": [[0, 1]],
@@ -131,7 +135,7 @@ def test_filters_rose_and_arrays_have_shapes(demo_run):
     alive = data["traces"][:, 0] > 0
     assert (data["values"][alive] > data["traces"][alive, 0]).all()
     fc1 = np.load(demo_run / "results/synthetic-digits/cnn3/filters/fc1.npz")
-    assert fc1["indices"].tolist() == [0, 3]
+    assert fc1["indices"].tolist() == [0, 3] and fc1["restart_values"].shape == (2, 2)
     classes = np.load(demo_run / "results/synthetic-digits/cnn3/filters/fc2.npz")
     assert classes["images"].shape == (10, 28, 28, 1)
     assert (classes["values"] > classes["traces"][:, 0]).all()

@@ -34,7 +34,7 @@ def test_live_units_skips_units_that_are_zero_everywhere(tiny_model):
     from featviz.studies.convergence import live_units
 
     start = np.full((1, 12, 12, 1), 0.5, dtype="float32")
-    probe = keras.Model(tiny_model.inputs, tiny_model.get_layer("conv2").output)
+    probe = keras.Model(tiny_model.inputs[0], tiny_model.get_layer("conv2").output)
     peak = np.asarray(probe(start))[0].reshape(-1, 6).max(axis=0)
     assert live_units(tiny_model, "conv2", start) == [i for i in range(6) if peak[i] > 0]
 

@@ -64,6 +64,7 @@ rule filters:
         seed=config["filters"]["seed"],
         batch_size=config["filters"]["batch_size"],
         sort=config["filters"]["sort"],
+        restarts=config["filters"]["restarts"],
         recipe=plan.render_recipe_json(config["filters"]),
         logits=logits,
         indices=filter_indices,
@@ -73,4 +74,5 @@ rule filters:
         " --layer {wildcards.layer} --indices {params.indices}"
         " --out-dir {params.out_dir} --steps {params.steps} --learning-rate {params.learning_rate}"
         " --seed {params.seed} --batch-size {params.batch_size} --sort {params.sort}"
+        " --restarts {params.restarts}"
         " --recipe {params.recipe:q} > {log} 2>&1"

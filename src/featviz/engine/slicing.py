@@ -113,7 +113,7 @@ class Reader:
         for name in self.layers:
             layer = model.get_layer(name)
             outputs.append(layer.input if sliced and name == sliced.layer else layer.output)
-        self.truncated = keras.Model(model.inputs, outputs)
+        self.truncated = keras.Model(model.inputs[0], outputs)
         self.kernel = self.bias = None
         if sliced:
             layer = model.get_layer(sliced.layer)

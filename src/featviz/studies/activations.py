@@ -43,7 +43,7 @@ def feature_maps(
     model: keras.Model, images: np.ndarray, layers: list[str]
 ) -> dict[str, np.ndarray]:
     """Activations ``(N, H, W, C)`` of each of ``layers`` for float ``images``."""
-    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    probe = keras.Model(model.inputs[0], [model.get_layer(name).output for name in layers])
     outputs = probe.predict(images, verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     return {name: np.asarray(out) for name, out in zip(layers, outputs, strict=True)}

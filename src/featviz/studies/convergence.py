@@ -65,7 +65,7 @@ def sample_units(candidates: Sequence[int], count: int, seed: int) -> list[int]:
 
 def live_units(model: keras.Model, layer: str, start: np.ndarray) -> list[int]:
     """Units of ``layer`` whose activation is above zero somewhere on the ``start`` image."""
-    probe = keras.Model(model.inputs, get_layer(model, layer).output)
+    probe = keras.Model(model.inputs[0], get_layer(model, layer).output)
     acts = np.asarray(keras.ops.convert_to_numpy(probe(start[:1])))[0]
     peak = acts.reshape(-1, acts.shape[-1]).max(axis=0)
     return [int(i) for i in np.flatnonzero(peak > 0)]

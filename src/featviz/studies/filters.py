@@ -88,6 +88,22 @@ def plot_grid(
     return save_figure(fig, png)
 
 
+def best_restart(result: RenderResult, restarts: int) -> RenderResult:
+    """Per objective, the restart (consecutive group of ``restarts``) reaching the highest value."""
+    if restarts == 1:
+        return result
+    values = result.values.reshape(-1, restarts)
+    pick = np.arange(len(values)) * restarts + values.argmax(axis=1)
+    return RenderResult(
+        images=result.images[pick],
+        values=result.values[pick],
+        trace_steps=result.trace_steps,
+        traces=result.traces[pick],
+        names=[result.names[i] for i in pick],
+        activations={k: v[pick] for k, v in result.activations.items()},
+    )
+
+
 def run(
     model_path: str | Path,
     layer: str,
@@ -101,26 +117,34 @@ def run(
     sort: bool,
     settings: dict | None = None,
     class_names: Sequence[str] | None = None,
+    restarts: int = 1,
 ) -> tuple[list[Path], str]:
     """Render, then write ``<layer>.npz``, ``<layer>.csv`` and the grid figure to ``out_dir``.
 
-    ``settings`` is the render recipe (see :mod:`featviz.engine.recipe`).
+    ``settings`` is the render recipe (see :mod:`featviz.engine.recipe`). With
+    ``restarts > 1`` each unit is optimized from that many start images and the
+    image reaching the highest objective is kept; every restart's final value
+    is saved (``restart_values``), so the spread between restarts can be read.
 
     Returns:
         The files written, and a description of the recipe for captions.
     """
     out_dir = Path(out_dir)
     model = keras.saving.load_model(model_path)
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}.")
     indices, objectives = objectives_for(model, layer, indices, class_names)
-    result, how = recipe.render_with(
+    repeated = [o for o in objectives for _ in range(restarts)]
+    every, how = recipe.render_with(
         model,
-        objectives,
+        repeated,
         settings,
         steps=steps,
         learning_rate=learning_rate,
         seed=seed,
         batch_size=batch_size,
     )
+    result = best_restart(every, restarts)
     write_npz(
         out_dir / f"{layer}.npz",
         indices=np.array(indices),
@@ -128,6 +152,7 @@ def run(
         values=result.values,
         trace_steps=result.trace_steps,
         traces=result.traces,
+        restart_values=every.values.reshape(len(indices), restarts),
     )
     table = out_dir / f"{layer}.csv"
     with atomic_path(table) as tmp, open(tmp, "w", newline="") as fh:
