@@ -58,12 +58,17 @@ def logits_layer(config: Config, model: str) -> str:
     return Architecture.from_config(config["models"][model]).logits_layer
 
 
-def filter_layers(config: Config, model: str) -> list[str]:
-    """Layers with a filters grid: the units asked for, then the logits if classes are."""
-    layers = list(config["filters"]["units"])
-    if config["filters"]["classes"]:
+def _with_classes(config: Config, section: str, layers, model: str) -> list[str]:
+    """``layers``, then the model's logits layer if the study's ``classes`` is on, deduplicated."""
+    layers = list(layers)
+    if config[section]["classes"]:
         layers.append(logits_layer(config, model))
     return list(dict.fromkeys(layers))
+
+
+def filter_layers(config: Config, model: str) -> list[str]:
+    """Layers with a filters grid: the units asked for, then the logits if classes are."""
+    return _with_classes(config, "filters", config["filters"]["units"], model)
 
 
 def filter_indices(config: Config, layer: str) -> str:
@@ -73,10 +78,7 @@ def filter_indices(config: Config, layer: str) -> str:
 
 
 def convergence_layers(config: Config, model: str) -> list[str]:
-    layers = list(config["convergence"]["layers"])
-    if config["convergence"]["classes"]:
-        layers.append(logits_layer(config, model))
-    return list(dict.fromkeys(layers))
+    return _with_classes(config, "convergence", config["convergence"]["layers"], model)
 
 
 def joint_combos(config: Config) -> list[str]:
@@ -88,8 +90,14 @@ def joint_combos(config: Config) -> list[str]:
     ]
 
 
-def _per_model(config: Config, make) -> list[str]:
-    return [path for d in config["datasets"] for m in config["models"] for path in make(d, m)]
+def _per_model(config: Config, study: str, names, suffix: str = ".png") -> list[str]:
+    """``results/<dataset>/<model>/<study>/<name><suffix>`` for each name in ``names(model)``."""
+    return [
+        f"results/{d}/{m}/{study}/{name}{suffix}"
+        for d in config["datasets"]
+        for m in config["models"]
+        for name in names(m)
+    ]
 
 
 def report_figures(config: Config) -> list[str]:
@@ -99,58 +107,25 @@ def report_figures(config: Config) -> list[str]:
     filters, conv1 first (7-8); classes (9-10); then what the seed did not show:
     random directions.
     """
-    base = "results/{d}/{m}"
-    figures = _per_model(config, lambda d, m: [f"results/{d}/{m}/training_curve.png"])
+    figures = [f"{m}/training_curve.png" for m in model_dirs(config)]
+    figures += _per_model(config, "activations", lambda m: conv_layers(config, m))
+    figures += _per_model(config, "convergence", lambda m: convergence_layers(config, m))
     figures += _per_model(
-        config,
-        lambda d, m: [
-            f"{base.format(d=d, m=m)}/activations/{layer}.png" for layer in conv_layers(config, m)
-        ],
+        config, "joint", lambda m: [c + s for c in joint_combos(config) for s in ("", "_tradeoff")]
     )
     figures += _per_model(
         config,
-        lambda d, m: [
-            f"{base.format(d=d, m=m)}/convergence/{layer}.png"
-            for layer in convergence_layers(config, m)
-        ],
-    )
-    figures += _per_model(
-        config,
-        lambda d, m: [
-            f"{base.format(d=d, m=m)}/joint/{combo}{suffix}.png"
-            for combo in joint_combos(config)
-            for suffix in ("", "_tradeoff")
-        ],
-    )
-    figures += _per_model(
-        config,
-        lambda d, m: [
-            f"{base.format(d=d, m=m)}/filters/{layer}.png"
-            for layer in filter_layers(config, m)
-            if layer != logits_layer(config, m)
-        ],
+        "filters",
+        lambda m: [la for la in filter_layers(config, m) if la != logits_layer(config, m)],
     )
     if config["filters"]["classes"]:
-        figures += _per_model(
-            config, lambda d, m: [f"{base.format(d=d, m=m)}/filters/{logits_layer(config, m)}.png"]
-        )
-    figures += _per_model(
-        config,
-        lambda d, m: [
-            f"{base.format(d=d, m=m)}/directions/{layer}.png"
-            for layer in config["directions"]["layers"]
-        ],
-    )
+        figures += _per_model(config, "filters", lambda m: [logits_layer(config, m)])
+    figures += _per_model(config, "directions", lambda m: config["directions"]["layers"])
     return figures
 
 
 def convergence_tables(config: Config) -> list[str]:
-    return _per_model(
-        config,
-        lambda d, m: [
-            f"results/{d}/{m}/convergence/{layer}.csv" for layer in convergence_layers(config, m)
-        ],
-    )
+    return _per_model(config, "convergence", lambda m: convergence_layers(config, m), ".csv")
 
 
 def metrics_files(config: Config) -> list[str]:

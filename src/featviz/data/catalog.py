@@ -18,8 +18,6 @@ DIGITS = tuple(str(d) for d in range(10))
 #: The IDX roles a dataset of format ``idx`` must provide.
 IDX_ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
-SYNTHETIC_KINDS = ("synthetic-digits", "synthetic-house-numbers")
-
 BUILTIN: dict[str, dict[str, Any]] = {
     "mnist": {
         "format": "idx",

@@ -14,9 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-INPUT_RANGE = (0.0, 1.0)
-"""Models take float images scaled to this range (uint8 / 255)."""
-
 
 @dataclass(frozen=True)
 class Architecture:

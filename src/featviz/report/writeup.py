@@ -9,7 +9,6 @@ order given.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,9 +36,8 @@ def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
-def _study_of(figure: Path) -> str:
-    """The study a figure belongs to: the rule recorded in its provenance (classes apart)."""
-    record = read_json(sidecar_path(figure))
+def _study_of(record: dict) -> str:
+    """The study a figure belongs to: the rule in its provenance record (classes apart)."""
     rule = record.get("rule") or ""
     params = record.get("params", {})
     if (
@@ -145,10 +143,11 @@ def write_report(
         record = sidecar_path(fig)
         if not record.exists():
             raise FileNotFoundError(f"{fig}: no provenance record {record.name} beside it.")
-        caption = json.loads(record.read_text(encoding="utf-8")).get("caption")
+        provenance = read_json(record)
+        caption = provenance.get("caption")
         if not caption:
             raise ValueError(f"{fig}: its provenance record {record} has no caption.")
-        sections.setdefault(_study_of(fig), []).append(
+        sections.setdefault(_study_of(provenance), []).append(
             {
                 "path": _relative(fig, here),
                 "pdf": _relative(fig.with_suffix(".pdf"), here),
