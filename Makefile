@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable ".[dev]"
+	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -49,7 +49,7 @@ BENCH := $(abspath benchmarks/.venv)/bin
 benchmarks/.venv/.installed: pyproject.toml
 	$(PYTHON) -m venv benchmarks/.venv
 	$(BENCH)/python -m pip install --quiet --upgrade pip
-	$(BENCH)/python -m pip install --quiet --editable .
+	$(BENCH)/python -m pip install --quiet --editable ".[tensorflow]"
 	$(BENCH)/python -m pip install --quiet --no-deps tf-keras==2.21.0 tf-keras-vis==0.8.7
 	$(BENCH)/python -m pip install --quiet deprecated imageio
 	touch $@

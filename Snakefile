@@ -1,10 +1,14 @@
 # featviz: what do the units of a CNN respond to?
-# The whole study as one DAG: download -> prepare -> train -> visualize -> report.
+# The whole study as one DAG: download -> prepare -> train -> studies -> report.
 #
 #   snakemake --cores 2                                  demo (generated data, minutes)
 #   snakemake --cores 8 --configfile config/paper.yaml   MNIST and SVHN with the seed's budgets
 
+import os
+
 from snakemake.utils import min_version, validate
+
+from featviz.studies import REGISTRY as STUDIES
 
 min_version("9.0")
 
@@ -19,6 +23,9 @@ if not config:
 
 validate(config, "config/schema.yaml", set_default=True)
 
+# environment.yml installs featviz from this checkout (conda runs it elsewhere).
+os.environ.setdefault("FEATVIZ_ROOT", workflow.basedir)
+
 
 report: "workflow/report/workflow.rst"
 
@@ -26,8 +33,14 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/visualize.smk"
-include: "workflow/rules/studies.smk"
+
+
+# One rule file per study, in report order (featviz.studies.REGISTRY).
+for study in STUDIES:
+
+    include: f"workflow/rules/{study}.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

@@ -47,3 +47,34 @@ def colour_model():
 
     arch = Architecture(conv_filters=(5,), kernel_size=3, dense_units=(6,), dropout=0.0)
     return build_model(arch, (10, 10, 3), 4, seed=5)
+
+
+def residual_model(side: int = 12, classes: int = 3):
+    """A functional model that is not a plain stack: batch norm, a residual Add, global
+    pooling, and layer names of its own (a model a user might have trained elsewhere)."""
+    import keras
+
+    inputs = keras.Input((side, side, 1), name="pixels")
+    stem = keras.layers.Conv2D(
+        6,
+        3,
+        padding="same",
+        activation="relu",
+        name="stem",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=1),
+    )(inputs)
+    norm = keras.layers.BatchNormalization(name="norm")(stem)
+    branch = keras.layers.Conv2D(
+        6,
+        3,
+        padding="same",
+        activation="relu",
+        name="branch",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=2),
+    )(norm)
+    merged = keras.layers.Add(name="sum")([stem, branch])
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(merged)
+    scores = keras.layers.Dense(
+        classes, name="scores", kernel_initializer=keras.initializers.GlorotUniform(seed=3)
+    )(pooled)
+    return keras.Model(inputs, scores)

@@ -7,7 +7,7 @@ import pytest
 from featviz.cli import build_parser, main
 from featviz.data.catalog import BUILTIN
 
-COMMANDS = ["download", "prepare", "train", "activations", "render", "report", "provenance"]
+COMMANDS = ["download", "prepare", "train", "import-model", "study", "report", "provenance"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -68,21 +68,61 @@ def test_unknown_file_name(tmp_path, capsys):
     assert "has no file 'mnist.zip'. Files: train-images-idx3-ubyte.gz" in capsys.readouterr().err
 
 
-def test_render_unknown_layer(tmp_path, tiny_model, capsys):
+def test_a_dataset_entry_is_checked_by_the_schema(tmp_path, capsys):
+    entry = '{"kind": "mnist", "validation_fraction": 2}'
+    code = main(["prepare", "--dataset", "mnist", "--entry", entry, "--out", str(tmp_path / "d")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Setting datasets.mnist.validation_fraction: 2 is greater than or equal to" in err
+
+
+def study(tmp_path, *args):
+    return main(
+        ["study", *args, "--model", str(tmp_path / "m.keras"), "--out-dir", str(tmp_path / "f")]
+    )
+
+
+def test_study_unknown_layer_and_bad_settings(tmp_path, tiny_model, capsys):
     tiny_model.save(tmp_path / "m.keras")
-    code = main(
+    assert study(tmp_path, "filters", "--job", "conv9", "--settings", '{"steps": 2}') == 1
+    assert "featviz study: error: Unknown layer 'conv9'" in capsys.readouterr().err
+    assert study(tmp_path, "filters", "--job", "conv1", "--settings", '{"stepz": 2}') == 1
+    assert "Setting filters: Unevaluated properties" in capsys.readouterr().err
+    assert study(tmp_path, "filters", "--job", "conv1", "--settings", "{steps: 2}") == 1
+    assert "--settings: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+
+
+def test_study_writes_what_it_declares_with_records(tmp_path, tiny_model):
+    tiny_model.save(tmp_path / "m.keras")
+    code = study(tmp_path, "directions", "--job", "conv1", "--settings", '{"count": 2, "steps": 2}')
+    assert code == 0
+    written = sorted(p.name for p in (tmp_path / "f").iterdir())
+    assert written == sorted(
         [
-            "render",
-            "--model",
-            str(tmp_path / "m.keras"),
-            "--layer",
-            "conv9",
-            "--out-dir",
-            str(tmp_path / "f"),
-            "--steps",
-            "2",
+            "conv1.caption.rst",
+            "conv1.npz",
+            "conv1.npz.prov.json",
+            "conv1.pdf",
+            "conv1.pdf.prov.json",
+            "conv1.png",
+            "conv1.png.prov.json",
+            "conv1.result.json",
+            "conv1.result.json.prov.json",
         ]
     )
-    assert code == 1
-    assert "Unknown layer 'conv9'" in capsys.readouterr().err
-    assert not (tmp_path / "f").exists()
+    record = json.loads((tmp_path / "f" / "conv1.png.prov.json").read_text())
+    assert record["params"]["directions"]["count"] == 2
+    assert record["params"]["directions"]["learning_rate"] == 0.05  # the schema's default
+    assert record["caption"].startswith("2 random directions") and record["seeds"]
+
+
+def test_an_unexpected_error_keeps_its_traceback(tmp_path, monkeypatch):
+    from featviz.studies import directions
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(directions.Directions, "run", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        study(tmp_path, "directions", "--job", "conv1", "--settings", "{}")

@@ -1,3 +1,6 @@
+import copy
+
+import pytest
 import yaml
 from snakemake.utils import validate
 
@@ -32,24 +35,79 @@ def test_paper_raw_files():
     assert plan.generated_datasets(cfg) == []
 
 
-def test_report_figures_in_the_seeds_order():
+def test_report_manifests_in_the_seeds_order():
     cfg = config("demo.yaml")
-    figures = plan.report_figures(cfg)
-    assert figures[0] == "results/synthetic-digits/cnn3/training_curve.png"
-    study = [f.split("/")[3] if f.count("/") > 3 else "train" for f in figures]
+    manifests = plan.report_manifests(cfg)
+    assert manifests[0] == "results/synthetic-digits/cnn3/training.result.json"
+    study = [m.split("/")[3] if m.count("/") > 3 else "train" for m in manifests]
     order = ["train", "activations", "convergence", "joint", "filters", "directions"]
     assert study == sorted(study, key=order.index)
-    # classes (the logits layer's grid) come after every other filters grid
-    grids = [f for f in figures if "/filters/" in f]
-    assert [g.endswith("fc2.png") for g in grids] == [False] * 8 + [True] * 2
-    assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12_tradeoff.png" in figures
-    per_model = 1 + 3 + 4 + 4 + 5 + 3
-    assert len(figures) == 2 * per_model == len(set(figures))
+    assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12.result.json" in manifests
+    per_model = 1 + 3 + 4 + 2 + 5 + 3
+    assert len(manifests) == 2 * per_model == len(set(manifests))
 
 
-def test_filter_indices_and_layers():
+def test_study_jobs_outputs_and_slices():
     cfg = config("demo.yaml")
-    assert plan.filter_layers(cfg, "cnn3") == ["conv1", "conv2", "conv3", "fc1", "fc2"]
-    assert plan.filter_indices(cfg, "conv2") == "all"
-    assert plan.filter_indices(cfg, "fc1") == ",".join(str(i) for i in range(16))
-    assert plan.joint_combos(cfg) == ["conv1-6-9", "conv1-6-9-12"]
+    assert plan.study_jobs(cfg, "filters", "synthetic-digits", "cnn3") == [
+        "conv1",
+        "conv2",
+        "conv3",
+        "fc1",
+        "fc2",
+    ]
+    assert plan.study_jobs(cfg, "joint", "synthetic-digits", "cnn3") == [
+        "conv1-6-9",
+        "conv1-6-9-12",
+    ]
+    assert plan.study_outputs("filters")["table"] == "results/{dataset}/{model}/filters/{job}.csv"
+    assert plan.study_outputs("joint")["tradeoff_caption"] == (
+        "results/{dataset}/{model}/joint/{job}_tradeoff.caption.rst"
+    )
+    fc1 = yaml.safe_load(plan.job_settings_json(cfg, "filters", "fc1"))
+    assert fc1["units"] == {"fc1": list(range(16))} and "classes" not in fc1
+
+
+def test_a_setting_of_one_layer_changes_only_that_jobs_settings():
+    cfg = config("demo.yaml")
+    changed = copy.deepcopy(cfg)
+    changed["filters"]["units"]["fc1"] = [0, 1]
+    for job in ("conv1", "conv2", "conv3", "fc2"):
+        assert plan.job_settings_json(cfg, "filters", job) == plan.job_settings_json(
+            changed, "filters", job
+        )
+    assert plan.job_settings_json(cfg, "filters", "fc1") != plan.job_settings_json(
+        changed, "filters", "fc1"
+    )
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["filters"]["units"].update(conv4="all"), r"filters: Unknown layer 'conv4'"),
+        (lambda c: c["filters"]["units"].update(conv1=[32]), r"filters.units.conv1: Index 32"),
+        (lambda c: c["joint"].update(pairs=[[6, 40]]), r"joint: filters \[6, 40\]: Index 40"),
+        (lambda c: c["convergence"].update(layers=["fc9"]), r"convergence: Unknown layer 'fc9'"),
+        (lambda c: c["directions"].update(layers=["pool4"]), r"directions: Unknown layer"),
+    ],
+)
+def test_layers_and_units_are_checked_before_any_job(mutate, message):
+    cfg = config("demo.yaml")
+    mutate(cfg)
+    with pytest.raises(ValueError, match=r"Model 'cnn3' \(on synthetic-digits\): " + message):
+        plan.check(cfg)
+
+
+def test_a_model_file_runs_on_the_datasets_that_fit(tmp_path, monkeypatch, tiny_model):
+    monkeypatch.chdir(tmp_path)
+    tiny_model.save("tiny.keras")  # 12x12 grey input: fits neither demo dataset
+    cfg = config("demo.yaml")
+    cfg["models"]["mine"] = {"path": "tiny.keras", "sha256": "0" * 64}
+    with pytest.raises(ValueError, match=r"models.mine: its input shape \(12, 12, 1\) matches"):
+        plan.pairs(cfg)
+    cfg["models"]["mine"]["datasets"] = ["synthetic-digits"]
+    with pytest.raises(ValueError, match=r"'synthetic-digits' holds images of shape \(28, 28, 1\)"):
+        plan.pairs(cfg)
+    cfg["models"]["mine"]["path"] = "absent.keras"
+    with pytest.raises(ValueError, match=r"models.mine.path: absent.keras: no such model file"):
+        plan.pairs(cfg)

@@ -1,68 +1,77 @@
 """The ``featviz`` command: one subcommand per stage of the workflow.
 
-Each subcommand parses its arguments, calls one function of the package,
-writes provenance records beside what it produced, and exits non-zero with
-a one-paragraph message on bad input. Snakemake rules call these commands.
+Each subcommand parses its arguments, calls one function of the package and
+writes provenance records beside what it produced. Science settings arrive as
+one JSON argument (a config section, or one job's slice of it) and are
+validated, defaults included, by ``config/schema.yaml``: the command holds no
+default of its own. Expected errors (bad input, a missing file, a failed
+download, a diverged optimization) end in one line naming what was wrong and
+exit code 1; anything else keeps its traceback for the job's log.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of logs
 
 from featviz import __version__  # noqa: E402
+from featviz.errors import FeatvizError  # noqa: E402
+from featviz.results import CAPTION_SUFFIX, Result, manifest_path, publish  # noqa: E402
+from featviz.settings import parse_json, validate_definition, validate_section  # noqa: E402
 
-Handler = Callable[[argparse.Namespace], "Outcome"]
 
-
+@dataclass
 class Outcome:
     """What a command produced, for its provenance records."""
 
-    def __init__(
-        self,
-        artifacts: Sequence[str | Path],
-        inputs: Sequence[str | Path],
-        seeds: dict[str, int] | None = None,
-        captions: dict[Path, str] | None = None,
-    ) -> None:
-        self.artifacts = [Path(a) for a in artifacts]
-        self.inputs = [Path(i) for i in inputs]
-        self.seeds = seeds or {}
-        self.captions = captions or {}
+    files: list[Path] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    result: Result | None = None
 
 
-# --- download / prepare ------------------------------------------------------------------------
+Handler = Callable[[argparse.Namespace], Outcome]
 
 
-def _spec(args: argparse.Namespace):
+def _inputs(*paths: str | None) -> list[Path]:
+    return [Path(p) for p in paths if p]
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _dataset(args: argparse.Namespace):
     from featviz.data.catalog import resolve
 
-    return resolve(args.dataset, json.loads(args.entry))
+    entry = validate_definition(
+        "dataset", parse_json(args.entry, "--entry"), f"datasets.{args.dataset}"
+    )
+    return entry, resolve(args.dataset, entry)
 
 
 def cmd_download(args: argparse.Namespace) -> Outcome:
     from featviz.data.download import fetch
 
-    spec = _spec(args)
+    _, spec = _dataset(args)
     out = Path(args.out)
     remote = spec.file_named(out.name)
     fetch(remote, out, mirrors=spec.mirrors, local_mirror=spec.local_mirror)
     print(f"{out}: verified (SHA-256 {remote.sha256})", file=sys.stderr)
-    return Outcome([], [])
+    return Outcome()
 
 
 def cmd_prepare(args: argparse.Namespace) -> Outcome:
     from featviz.data.download import verify
     from featviz.data.prepare import prepare
 
-    spec = _spec(args)
+    entry, spec = _dataset(args)
     raw = {}
     for path in args.raw:
         remote = spec.file_named(Path(path).name)
@@ -72,251 +81,72 @@ def cmd_prepare(args: argparse.Namespace) -> Outcome:
         spec,
         args.out,
         raw or None,
-        validation_fraction=args.validation_fraction,
-        seed=args.seed,
-        n_train=args.n_train,
-        n_test=args.n_test,
+        validation_fraction=entry["validation_fraction"],
+        seed=entry["seed"],
+        n_train=entry["n_train"],
+        n_test=entry["n_test"],
     )
     print(f"{args.out}: {sizes}", file=sys.stderr)
-    return Outcome([args.out], args.raw, {"split_seed": args.seed})
+    return Outcome(
+        files=[Path(args.out)],
+        inputs=_inputs(*args.raw),
+        params={"dataset": args.dataset, "entry": entry},
+        result=Result("prepare", args.dataset, seeds={"split_seed": entry["seed"]}),
+    )
 
 
-# --- train -------------------------------------------------------------------------------------
+# --- models --------------------------------------------------------------------------------------
 
 
 def cmd_train(args: argparse.Namespace) -> Outcome:
     from featviz.models.spec import Architecture
     from featviz.models.train import train
 
-    arch = Architecture.from_config(json.loads(args.architecture))
-    metrics = train(
-        args.data,
-        arch,
-        args.out_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        max_train=args.max_train,
+    where = f"models.{args.model_name}" if args.model_name else "--architecture"
+    entry = validate_definition(
+        "architecture", parse_json(args.architecture, "--architecture"), where
     )
-    print(f"test accuracy {metrics['test_accuracy']:.4f}", file=sys.stderr)
-    out = Path(args.out_dir)
-    artifacts = [
-        out / n
-        for n in (
-            "model.keras",
-            "history.json",
-            "metrics.json",
-            "training_curve.png",
-            "training_curve.pdf",
-        )
-    ]
-    caption = (
-        f"Training of {args.label}: loss and accuracy per epoch on the training and "
-        f"validation splits ({args.epochs} epochs, batch {args.batch_size}, Adam lr "
-        f"{args.learning_rate:g}, seed {args.seed}); test accuracy "
-        f"{metrics['test_accuracy']:.2%}."
+    settings = validate_section("train", parse_json(args.settings, "--settings"))
+    label = f"{args.model_name or 'the model'}{f' on {args.dataset}' if args.dataset else ''}"
+    result = train(args.data, Architecture.from_config(entry), args.out_dir, settings, label)
+    print(f"test accuracy {result.numbers['test_accuracy']:.4f}", file=sys.stderr)
+    files = publish(result, manifest_path(args.out_dir, result.job))
+    return Outcome(files, _inputs(args.data), {"architecture": entry, "train": settings}, result)
+
+
+def cmd_import_model(args: argparse.Namespace) -> Outcome:
+    from featviz.models.adopt import adopt
+
+    where = f"models.{args.model_name}" if args.model_name else "--entry"
+    entry = validate_definition("model_file", parse_json(args.entry, "--entry"), where)
+    result = adopt(entry, args.data, args.out_dir)
+    print(f"test accuracy {result.numbers['test_accuracy']:.4f}", file=sys.stderr)
+    return Outcome(list(result.files), _inputs(entry["path"], args.data), {"model": entry}, result)
+
+
+# --- studies -------------------------------------------------------------------------------------
+
+
+def cmd_study(args: argparse.Namespace) -> Outcome:
+    from featviz import studies
+    from featviz.studies.base import Job
+
+    study = studies.get(args.name)
+    settings = validate_section(study.name, parse_json(args.settings, "--settings"))
+    job = Job(
+        key=args.job,
+        model=Path(args.model),
+        out_dir=Path(args.out_dir),
+        data=Path(args.data) if args.data else None,
+        dataset=args.dataset or "",
+        model_name=args.model_name or "",
     )
-    return Outcome(
-        artifacts, [args.data], {"train_seed": args.seed}, {out / "training_curve.png": caption}
-    )
+    result, files = study.execute(job, settings)
+    params = {"study": study.name, "job": job.key, study.name: settings}
+    return Outcome(files, _inputs(args.model, args.data), params, result)
 
 
-# --- visualize ---------------------------------------------------------------------------------
-
-
-def cmd_activations(args: argparse.Namespace) -> Outcome:
-    from featviz.studies.activations import run
-
-    png, pdf = run(args.model, args.data, args.layer, args.out_dir, args.images)
-    caption = (
-        f"Feature maps of {args.layer} of {args.label} for {args.images} test images (one "
-        "per class first): the input, then every channel tiled; grey scale from 0 to the "
-        "image's largest activation in the layer."
-    )
-    return Outcome(
-        [png, pdf, png.with_suffix(".npz")], [args.model, args.data], captions={png: caption}
-    )
-
-
-def _class_names(args: argparse.Namespace) -> list[str] | None:
-    """Class names from the prepared dataset given with --data, if any."""
-    if not getattr(args, "data", None):
-        return None
-    from featviz.data.prepare import load_prepared
-
-    return [str(c) for c in load_prepared(args.data)["class_names"]]
-
-
-def _inputs(args: argparse.Namespace) -> list[str]:
-    return [args.model, *([args.data] if getattr(args, "data", None) else [])]
-
-
-def _indices(text: str) -> list[int] | None:
-    return None if text == "all" else [int(i) for i in text.split(",")]
-
-
-def cmd_render(args: argparse.Namespace) -> Outcome:
-    from featviz.studies.filters import run
-
-    indices = _indices(args.indices)
-    artifacts, how = run(
-        args.model,
-        args.layer,
-        args.out_dir,
-        indices=indices,
-        steps=args.steps,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        sort=args.sort == "objective",
-        settings=json.loads(args.recipe),
-        class_names=_class_names(args),
-        restarts=args.restarts,
-    )
-    classes = args.layer == args.logits_layer
-    which = (
-        "every class" if classes else "every unit" if indices is None else f"units {args.indices}"
-    )
-    what = "the logit" if classes else "the mean activation"
-    caption = (
-        f"Images that maximize {what} of {which} of {args.layer} of {args.label}: "
-        f"{args.steps} Adam steps at learning rate {args.learning_rate:g} from seed {args.seed}"
-        f"{f', best of {args.restarts} restarts' if args.restarts > 1 else ''}; "
-        f"{how}. Each image is titled with its {'class' if classes else 'index'} and the "
-        "objective reached; grey (or RGB) scale fixed to the input range "
-        f"[0, 1]{', sorted by objective' if args.sort == 'objective' else ''}."
-    )
-    png = Path(args.out_dir) / f"{args.layer}.png"
-    return Outcome(
-        [*artifacts, Path(args.out_dir) / f"{args.layer}.npz"],
-        _inputs(args),
-        {"render_seed": args.seed},
-        {png: caption},
-    )
-
-
-def cmd_convergence(args: argparse.Namespace) -> Outcome:
-    from featviz.studies.convergence import run
-
-    artifacts, summary = run(
-        args.model,
-        args.layer,
-        args.out_dir,
-        count=args.count,
-        steps=args.steps,
-        record_every=args.record_every,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        window=args.window,
-        tolerance=args.tolerance,
-        settings=json.loads(args.recipe),
-        class_names=_class_names(args),
-        budget=args.budget,
-    )
-    rising = f", {summary['not_plateaued']} still rising" if summary["not_plateaued"] else ""
-    reached = (
-        f"median plateau at step {summary['median_plateau']:,.0f}, "
-        f"latest {summary['max_plateau']:,}"
-        if summary["max_plateau"] is not None
-        else "no objective plateaued"
-    )
-    caption = (
-        f"Convergence at {args.layer} of {args.label}: the objective of "
-        f"{summary['objectives']} "
-        f"{'classes' if args.layer == args.logits_layer else 'sampled units'}"
-        f" against the step, recorded every {args.record_every} of {args.steps:,} Adam steps "
-        f"(lr {args.learning_rate:g}, seed {args.seed}; {summary['recipe']}). Dots mark the "
-        f"plateau: the first step after which the objective rises by at most "
-        f"{args.tolerance:.0%} over the next {args.window:.0%} of the run; {reached}{rising}."
-    )
-    png = Path(args.out_dir) / f"{args.layer}.png"
-    return Outcome(
-        [*artifacts, png.with_suffix(".npz")],
-        _inputs(args),
-        {"render_seed": args.seed},
-        {png: caption},
-    )
-
-
-def cmd_joint(args: argparse.Namespace) -> Outcome:
-    from featviz.studies.joint import run_joint
-
-    filters = [int(f) for f in args.filters.split(",")]
-    artifacts, how = run_joint(
-        args.model,
-        args.layer,
-        filters,
-        args.out_dir,
-        weights=args.weights,
-        divisions=args.divisions,
-        steps=args.steps,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        settings=json.loads(args.recipe),
-    )
-    names = " and ".join(f"{args.layer}:{f}" for f in filters)
-    stem = Path(args.out_dir) / f"{args.layer}-{'-'.join(map(str, filters))}"
-    if len(filters) == 2:
-        sweep = ", ".join(f"{w:g}" for w in args.weights)
-        captions = {
-            stem.with_suffix(".png"): (
-                f"Filters {names} of {args.label} maximized together as w·{args.layer}:"
-                f"{filters[0]} + (1 − w)·{args.layer}:{filters[1]} for w = {sweep}: "
-                f"{args.steps} Adam steps (lr {args.learning_rate:g}, seed {args.seed}; {how}); "
-                "grey (or RGB) scale fixed to [0, 1]."
-            ),
-            Path(f"{stem}_tradeoff.png"): (
-                f"Trade-off between {names} of {args.label}: each filter's own mean activation "
-                "on the image optimized for each weight w of the sweep."
-            ),
-        }
-    else:
-        captions = {
-            stem.with_suffix(".png"): (
-                f"Filters {names} of {args.label} maximized together with weights on a simplex "
-                f"({args.divisions} divisions), each image placed at its barycentric weights: "
-                f"{args.steps} Adam steps (lr {args.learning_rate:g}, seed {args.seed}; {how})."
-            ),
-            Path(f"{stem}_tradeoff.png"): (
-                f"Trade-off between {names} of {args.label}: each filter's own mean activation "
-                "on the image optimized for each point of the simplex."
-            ),
-        }
-    return Outcome(
-        [*artifacts, stem.with_suffix(".npz")], [args.model], {"render_seed": args.seed}, captions
-    )
-
-
-def cmd_directions(args: argparse.Namespace) -> Outcome:
-    from featviz.studies.joint import run_directions
-
-    artifacts, how = run_directions(
-        args.model,
-        args.layer,
-        args.out_dir,
-        count=args.count,
-        steps=args.steps,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        settings=json.loads(args.recipe),
-    )
-    png = Path(args.out_dir) / f"{args.layer}.png"
-    caption = (
-        f"{args.count} random directions in the activation space of {args.layer} of {args.label} "
-        f"(unit vectors drawn with seed {args.seed}), each maximized as the projection of the "
-        f"layer's mean activation: {args.steps} Adam steps (lr {args.learning_rate:g}; {how}); "
-        "titled with the projection reached."
-    )
-    return Outcome(
-        [*artifacts, png.with_suffix(".npz")],
-        [args.model],
-        {"direction_seed": args.seed},
-        {png: caption},
-    )
-
-
-# --- report / provenance -----------------------------------------------------------------------
+# --- report / provenance -------------------------------------------------------------------------
 
 
 def cmd_report(args: argparse.Namespace) -> Outcome:
@@ -324,13 +154,12 @@ def cmd_report(args: argparse.Namespace) -> Outcome:
 
     write_report(
         args.out,
-        figures=args.figures,
+        manifests=args.manifests,
         metrics=args.metrics,
         title=args.title,
         generated=args.generated,
-        convergence=args.convergence,
     )
-    return Outcome([args.out], [*args.figures, *args.metrics, *args.convergence])
+    return Outcome([Path(args.out)], _inputs(*args.manifests, *args.metrics), {"title": args.title})
 
 
 def cmd_provenance(args: argparse.Namespace) -> Outcome:
@@ -350,24 +179,21 @@ def cmd_provenance(args: argparse.Namespace) -> Outcome:
     print(f"{len(records) - failed} verified, {failed} failed")
     if failed or not records:
         raise SystemExit(1)
-    return Outcome([], [])
+    return Outcome()
 
 
-# --- parser ------------------------------------------------------------------------------------
+# --- parser --------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from featviz.studies import REGISTRY
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--rule", help="Snakemake rule running this command (recorded in provenance)."
     )
     common.add_argument(
         "--threads", type=int, default=0, help="CPU threads for TensorFlow (0: its default)."
-    )
-    common.add_argument(
-        "--label",
-        default="the model",
-        help="How captions name the model, e.g. 'cnn3 on synthetic-digits'.",
     )
 
     parser = argparse.ArgumentParser(prog="featviz", description=__doc__.splitlines()[0])
@@ -379,18 +205,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    dataset_args = argparse.ArgumentParser(add_help=False)
-    dataset_args.add_argument(
-        "--dataset", required=True, help="Dataset name (its key in the config)."
-    )
-    dataset_args.add_argument(
-        "--entry",
-        required=True,
-        help="The dataset's config entry as JSON (kind, local_mirror, ...).",
-    )
+    def naming(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", help="The dataset's name (captions, report tables).")
+        p.add_argument("--model-name", help="The model's name (captions, report tables).")
+
+    def entry(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", required=True, help="Dataset name (its key in the config).")
+        p.add_argument(
+            "--entry",
+            required=True,
+            help="The dataset's config entry as JSON (kind, local_mirror, seed, ...).",
+        )
 
     p = add("download", cmd_download, "Fetch one published file, verified against its checksums.")
-    p._add_container_actions(dataset_args)
+    entry(p)
     p.add_argument("--out", required=True, help="Destination; its file name selects the file.")
 
     p = add(
@@ -398,99 +226,53 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_prepare,
         "Read raw files (or generate data) into one .npz with a validation split.",
     )
-    p._add_container_actions(dataset_args)
+    entry(p)
     p.add_argument("--raw", nargs="*", default=[], help="Verified raw files of the dataset.")
     p.add_argument("--out", required=True, help="The .npz to write.")
-    p.add_argument("--validation-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0, help="Seeds the split (and the generator).")
-    p.add_argument(
-        "--n-train",
-        type=int,
-        default=0,
-        help="Training examples to generate, or cap on real ones (0: all).",
-    )
-    p.add_argument(
-        "--n-test",
-        type=int,
-        default=0,
-        help="Test examples to generate, or cap on real ones (0: all).",
-    )
 
     p = add("train", cmd_train, "Train a CNN on a prepared dataset.")
     p.add_argument("--data", required=True, help="Prepared .npz.")
     p.add_argument(
-        "--architecture", required=True, help="Architecture as JSON (conv_filters, ...)."
+        "--architecture",
+        required=True,
+        help="The model's config entry as JSON (conv_filters, ...).",
+    )
+    p.add_argument(
+        "--settings", required=True, help="The config's train section as JSON ('{}': defaults)."
     )
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--epochs", type=int, required=True)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--max-train", type=int, default=0, help="Use only the first N training examples (0: all)."
-    )
-
-    p = add("activations", cmd_activations, "Feature maps of a conv layer for chosen test images.")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--layer", required=True, help="A conv layer, e.g. conv1.")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument(
-        "--images", type=int, default=3, help="Number of test images (one per class first)."
-    )
-
-    def render_options(p: argparse.ArgumentParser, steps: int) -> None:
-        p.add_argument("--model", required=True)
-        p.add_argument("--layer", required=True)
-        p.add_argument("--out-dir", required=True)
-        p.add_argument("--steps", type=int, default=steps)
-        p.add_argument("--learning-rate", type=float, default=0.05)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument(
-            "--recipe",
-            default="{}",
-            help="Parameterization, transforms and regularizers as JSON, e.g. "
-            '\'{"parameterization": "fourier", "transforms": "auto", '
-            '"regularizers": {"l2": 0.05}}\'.',
-        )
-        p.add_argument("--data", help="Prepared .npz, for class names.")
-        p.add_argument("--logits-layer", default="", help="The model's logits layer (captions).")
-
-    p = add("render", cmd_render, "Activation-maximizing images for filters or units of a layer.")
-    render_options(p, steps=256)
-    p.add_argument("--indices", default="all", help="'all' or comma-separated filter indices.")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--sort", choices=["index", "objective"], default="index")
-    p.add_argument("--restarts", type=int, default=1, help="Start images per unit; best is kept.")
-
-    p = add("convergence", cmd_convergence, "Objective against step for a sample of units.")
-    render_options(p, steps=20000)
-    p.add_argument("--count", type=int, default=4, help="Units sampled (all classes at logits).")
-    p.add_argument("--record-every", type=int, default=100)
-    p.add_argument("--window", type=float, default=0.1, help="Plateau look-ahead, share of run.")
-    p.add_argument("--tolerance", type=float, default=0.01, help="Plateau: largest relative rise.")
-    p.add_argument("--budget", type=int, help="A step count to mark (the seed's 20 000).")
-
-    p = add("joint", cmd_joint, "Two filters along a weight sweep, or three on a simplex.")
-    render_options(p, steps=512)
-    p.add_argument("--filters", required=True, help="Two or three comma-separated filters.")
-    p.add_argument(
-        "--weights", type=float, nargs="+", default=[round(0.1 * i, 1) for i in range(11)]
-    )
-    p.add_argument("--divisions", type=int, default=4, help="Simplex divisions (three filters).")
-
-    p = add("directions", cmd_directions, "Random directions in a layer's activation space.")
-    render_options(p, steps=512)
-    p.add_argument("--count", type=int, default=8)
+    naming(p)
 
     p = add(
-        "report", cmd_report, "Assemble report.md from figures (captions from their provenance)."
+        "import-model",
+        cmd_import_model,
+        "Take a .keras model trained elsewhere: verify, check against the data, evaluate.",
     )
+    p.add_argument(
+        "--entry", required=True, help="The model's config entry as JSON (path, sha256)."
+    )
+    p.add_argument("--data", required=True, help="Prepared .npz it is evaluated on.")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--model-name", help="The model's name (in messages).")
+
+    p = add("study", cmd_study, "Run one job of a study: " + ", ".join(REGISTRY) + ".")
+    p.add_argument("name", choices=REGISTRY, help="The study.")
+    p.add_argument("--model", required=True, help="The .keras model.")
+    p.add_argument("--data", help="Prepared .npz (test images, class names).")
+    p.add_argument("--job", required=True, help="The job: a layer, or <layer>-<a>-<b> for joint.")
+    p.add_argument("--out-dir", required=True, help="The study's folder for this model.")
+    p.add_argument(
+        "--settings",
+        required=True,
+        help="The study's config section (or the job's slice) as JSON; '{}' takes the defaults.",
+    )
+    naming(p)
+
+    p = add("report", cmd_report, "Assemble report.md from the jobs' manifests.")
     p.add_argument("--out", required=True)
-    p.add_argument("--figures", nargs="+", required=True, help="PNG figures, in report order.")
-    p.add_argument("--metrics", nargs="*", default=[], help="metrics.json files of trained models.")
-    p.add_argument("--convergence", nargs="*", default=[], help="Convergence tables (CSV).")
-    p.add_argument("--title", default="featviz report")
+    p.add_argument("--manifests", nargs="+", required=True, help="Job manifests, in report order.")
+    p.add_argument("--metrics", nargs="*", default=[], help="metrics.json files of the models.")
+    p.add_argument("--title", required=True)
     p.add_argument(
         "--generated",
         nargs="*",
@@ -504,12 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    KeyError,
-    FileNotFoundError,
-    RuntimeError,
-)
+#: Errors that mean bad input or a run that cannot go on, not a bug: reported in one line.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FeatvizError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -520,15 +298,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         outcome = args.handler(args)
     except EXPECTED_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"featviz {args.command}: error: {message}", file=sys.stderr)
+        print(f"featviz {args.command}: error: {err}", file=sys.stderr)
         return 1
-    if outcome.artifacts:
+    if outcome.files:
         from featviz.provenance import record, write_sidecars
 
-        params = _params(args)
-        base = record(rule=args.rule, params=params, seeds=outcome.seeds, inputs=outcome.inputs)
-        write_sidecars(outcome.artifacts, base, outcome.captions)
+        result = outcome.result
+        base = record(
+            rule=args.rule,
+            params=outcome.params,
+            seeds=result.seeds if result else {},
+            inputs=outcome.inputs,
+        )
+        captions = {f.png: f.caption for f in result.figures} if result else {}
+        # A caption file's text is in the figure's own record; it needs none of its own.
+        recorded = [f for f in outcome.files if not f.name.endswith(CAPTION_SUFFIX)]
+        write_sidecars(recorded, base, captions)
     return 0
 
 
@@ -536,18 +321,6 @@ def _limit_threads(n: int) -> None:
     """Keep TensorFlow within the cores Snakemake gave this job."""
     for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
         os.environ[var] = str(n)
-
-
-def _params(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"handler", "rule", "command", "threads"}
-    params = {}
-    for key, value in vars(args).items():
-        if key in skip:
-            continue
-        if isinstance(value, str) and value.startswith("{"):
-            value = json.loads(value)  # JSON arguments were parsed already, so they are valid
-        params[key] = value
-    return params
 
 
 if __name__ == "__main__":

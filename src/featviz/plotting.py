@@ -7,6 +7,7 @@ PDF (for LaTeX) side by side. Nothing here calls ``show()``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -78,6 +79,20 @@ def show_image(
         spine.set_visible(True)
         spine.set_linewidth(0.4)
         spine.set_color("0.6")
+
+
+def image_row(
+    images: np.ndarray, labels: Sequence[str], title: str, png: str | os.PathLike[str]
+) -> list[Path]:
+    """One row of images on the input range [0, 1], each titled with its label."""
+    n = len(labels)
+    fig = new_figure(0.95 * n + 0.2, 1.45)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, image, label in zip(axes, images, labels, strict=True):
+        show_image(ax, image, 0.0, 1.0)
+        ax.set_title(label, fontsize=6)
+    fig.suptitle(title)
+    return save_figure(fig, png)
 
 
 def tile(maps: np.ndarray, columns: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:

@@ -1,141 +1,229 @@
 """The workflow's plan: which files the DAG makes for a validated configuration.
 
-Snakemake's ``common.smk`` calls these helpers for targets and input
-functions, so the logic that decides paths lives here, where it is tested.
-Paths follow one layout::
+Snakemake's ``common.smk`` calls these helpers for targets, rule outputs and
+input functions, so the logic that decides paths lives here, where it is
+tested. Paths follow one layout::
 
-    resources/<dataset>/<published file>           downloads
-    results/<dataset>/data/dataset.npz             prepared arrays
-    results/<dataset>/<model>/...                  model, history, metrics, curve
-    results/<dataset>/<model>/<study>/<layer>.*    figures, arrays, tables
-    report/report.md                               the report
+    resources/<dataset>/<published file>            downloads
+    results/<dataset>/data/dataset.npz              prepared arrays
+    results/<dataset>/<model>/model.keras ...       trained (or imported) model, metrics
+    results/<dataset>/<model>/<study>/<job>.*       figures, captions, arrays, tables, manifest
+    report/report.md                                the report
+
+A study's outputs and jobs come from its declaration (:mod:`featviz.studies.base`);
+nothing here names a particular study. Importing this module does not import
+Keras: a model's layers come from its architecture or its file's config.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from featviz.data.catalog import resolve
+from featviz import studies
+from featviz.data.catalog import DatasetSpec, resolve
+from featviz.models.layers import LayerTable
 from featviz.models.spec import Architecture
+from featviz.results import MANIFEST_SUFFIX
+from featviz.settings import compact_json
 
 Config = Mapping[str, Any]
+MODEL_DIR = "results/{dataset}/{model}"
 
 
-def dataset_spec(config: Config, dataset: str):
+# --- datasets ------------------------------------------------------------------------------------
+
+
+def dataset_spec(config: Config, dataset: str) -> DatasetSpec:
     return resolve(dataset, config["datasets"][dataset])
 
 
 def dataset_entry_json(config: Config, dataset: str) -> str:
     """The dataset's config entry as compact JSON, for the CLI's ``--entry``."""
-    return json.dumps(config["datasets"][dataset], sort_keys=True, separators=(",", ":"))
+    return compact_json(config["datasets"][dataset])
 
 
 def raw_files(config: Config, dataset: str) -> list[str]:
     """Downloaded files a dataset needs (none for generated data)."""
-    spec = dataset_spec(config, dataset)
-    return [f"resources/{dataset}/{f.name}" for f in spec.files]
+    return [f"resources/{dataset}/{f.name}" for f in dataset_spec(config, dataset).files]
 
 
 def generated_datasets(config: Config) -> list[str]:
     return [name for name in config["datasets"] if dataset_spec(config, name).is_synthetic]
 
 
-def conv_layers(config: Config, model: str) -> list[str]:
-    return Architecture.from_config(config["models"][model]).conv_layers()
+# --- models --------------------------------------------------------------------------------------
 
 
-def architecture_json(config: Config, model: str) -> str:
-    return json.dumps(config["models"][model], sort_keys=True, separators=(",", ":"))
+def is_file_model(config: Config, model: str) -> bool:
+    """Whether ``models.<model>`` names a ``.keras`` file rather than an architecture."""
+    return "path" in config["models"][model]
 
 
-def model_dirs(config: Config) -> list[str]:
-    return [f"results/{d}/{m}" for d in config["datasets"] for m in config["models"]]
+def trained_models(config: Config) -> list[str]:
+    return [m for m in config["models"] if not is_file_model(config, m)]
 
 
-def logits_layer(config: Config, model: str) -> str:
-    return Architecture.from_config(config["models"][model]).logits_layer
+def file_models(config: Config) -> list[str]:
+    return [m for m in config["models"] if is_file_model(config, m)]
 
 
-def _with_classes(config: Config, section: str, layers, model: str) -> list[str]:
-    """``layers``, then the model's logits layer if the study's ``classes`` is on, deduplicated."""
-    layers = list(layers)
-    if config[section]["classes"]:
-        layers.append(logits_layer(config, model))
-    return list(dict.fromkeys(layers))
+def _file_table(path: str) -> LayerTable:
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{path}: no such model file.")
+    return _read_table(str(file.resolve()), file.stat().st_mtime_ns)
 
 
-def filter_layers(config: Config, model: str) -> list[str]:
-    """Layers with a filters grid: the units asked for, then the logits if classes are."""
-    return _with_classes(config, "filters", config["filters"]["units"], model)
+@functools.cache
+def _read_table(path: str, mtime_ns: int) -> LayerTable:
+    """The file's table, read once per version of the file (the DAG asks many times)."""
+    return LayerTable.from_keras_file(path)
 
 
-def filter_indices(config: Config, layer: str) -> str:
-    """The CLI's ``--indices`` for a layer of the filters study: 'all' or '0,1,2'."""
-    chosen = config["filters"]["units"].get(layer, "all")
-    return chosen if chosen == "all" else ",".join(str(i) for i in chosen)
+def layer_table(config: Config, dataset: str, model: str) -> LayerTable:
+    """The layers of ``model`` as trained (or given) for ``dataset``.
 
-
-def convergence_layers(config: Config, model: str) -> list[str]:
-    return _with_classes(config, "convergence", config["convergence"]["layers"], model)
-
-
-def joint_combos(config: Config) -> list[str]:
-    """``<layer>-<a>-<b>[-<c>]`` for every pair and triple of the joint study."""
-    section = config["joint"]
-    return [
-        f"{section['layer']}-" + "-".join(map(str, c))
-        for c in [*section["pairs"], *section["triples"]]
-    ]
-
-
-def _per_model(config: Config, study: str, names, suffix: str = ".png") -> list[str]:
-    """``results/<dataset>/<model>/<study>/<name><suffix>`` for each name in ``names(model)``."""
-    return [
-        f"results/{d}/{m}/{study}/{name}{suffix}"
-        for d in config["datasets"]
-        for m in config["models"]
-        for name in names(m)
-    ]
-
-
-def report_figures(config: Config) -> list[str]:
-    """Every figure of the report, in the seed's order.
-
-    Training; feature maps (seed figures 1-3); convergence (4); joint maximization (5-6);
-    filters, conv1 first (7-8); classes (9-10); then what the seed did not show:
-    random directions.
+    Raises:
+        ValueError: a model file that is missing or is not a Keras model, naming the entry.
     """
-    figures = [f"{m}/training_curve.png" for m in model_dirs(config)]
-    figures += _per_model(config, "activations", lambda m: conv_layers(config, m))
-    figures += _per_model(config, "convergence", lambda m: convergence_layers(config, m))
-    figures += _per_model(
-        config, "joint", lambda m: [c + s for c in joint_combos(config) for s in ("", "_tradeoff")]
+    entry = config["models"][model]
+    if "path" in entry:
+        try:
+            return _file_table(entry["path"])
+        except (OSError, ValueError) as err:
+            raise ValueError(f"models.{model}.path: {err}") from None
+    spec = dataset_spec(config, dataset)
+    return LayerTable.from_architecture(
+        Architecture.from_config(entry), spec.image_shape, len(spec.class_names)
     )
-    figures += _per_model(
-        config,
-        "filters",
-        lambda m: [la for la in filter_layers(config, m) if la != logits_layer(config, m)],
-    )
-    if config["filters"]["classes"]:
-        figures += _per_model(config, "filters", lambda m: [logits_layer(config, m)])
-    figures += _per_model(config, "directions", lambda m: config["directions"]["layers"])
-    return figures
 
 
-def convergence_tables(config: Config) -> list[str]:
-    return _per_model(config, "convergence", lambda m: convergence_layers(config, m), ".csv")
+def model_datasets(config: Config, model: str) -> list[str]:
+    """The datasets ``model`` runs on: every one for an architecture; for a model file, those
+    it lists, or else every dataset whose image shape is the model's input.
+
+    Raises:
+        ValueError: a listed dataset that is unknown or whose images the model cannot take.
+    """
+    datasets = list(config["datasets"])
+    entry = config["models"][model]
+    if "path" not in entry:
+        return datasets
+    shape = layer_table(config, datasets[0], model).input_shape
+    fits = [d for d in datasets if dataset_spec(config, d).image_shape == shape]
+    if "datasets" not in entry:
+        if not fits:
+            raise ValueError(
+                f"models.{model}: its input shape {shape} matches no dataset's images "
+                f"({', '.join(f'{d} {dataset_spec(config, d).image_shape}' for d in datasets)})."
+            )
+        return fits
+    for d in entry["datasets"]:
+        if d not in datasets:
+            raise ValueError(
+                f"models.{model}.datasets: unknown dataset '{d}'. Datasets: {', '.join(datasets)}."
+            )
+        if d not in fits:
+            raise ValueError(
+                f"models.{model}.datasets: '{d}' holds images of shape "
+                f"{dataset_spec(config, d).image_shape}, but the model takes {shape}."
+            )
+    return list(entry["datasets"])
+
+
+def pairs(config: Config) -> list[tuple[str, str]]:
+    """Every (dataset, model) the workflow trains or imports and then studies."""
+    runs = {m: model_datasets(config, m) for m in config["models"]}
+    return [(d, m) for d in config["datasets"] for m in config["models"] if d in runs[m]]
+
+
+def model_dirs(config: Config, trained: bool | None = None) -> list[str]:
+    """``results/<dataset>/<model>`` of every pair (only trained or only imported ones if asked)."""
+    return [
+        MODEL_DIR.format(dataset=d, model=m)
+        for d, m in pairs(config)
+        if trained is None or trained != is_file_model(config, m)
+    ]
+
+
+def model_entry_json(config: Config, model: str) -> str:
+    """The model's config entry as JSON, for ``featviz train`` or ``featviz import-model``."""
+    return compact_json(config["models"][model])
+
+
+def section_json(config: Config, section: str) -> str:
+    return compact_json(config[section])
 
 
 def metrics_files(config: Config) -> list[str]:
-    return [f"{m}/metrics.json" for m in model_dirs(config)]
+    return [f"{d}/metrics.json" for d in model_dirs(config)]
 
 
-RECIPE_KEYS = ("parameterization", "decorrelate", "fourier_decay", "transforms", "regularizers")
+def training_manifests(config: Config) -> list[str]:
+    return [f"{d}/training{MANIFEST_SUFFIX}" for d in model_dirs(config, trained=True)]
 
 
-def render_recipe_json(section: Mapping[str, Any]) -> str:
-    """The render recipe of a study's config section, as JSON for the CLI's ``--recipe``."""
-    recipe = {k: section[k] for k in RECIPE_KEYS if k in section}
-    return json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+# --- studies -------------------------------------------------------------------------------------
+
+
+def study_dir(name: str) -> str:
+    """The folder of study ``name`` for one model, with wildcards: its jobs write there."""
+    return f"{MODEL_DIR}/{name}"
+
+
+def study_outputs(name: str) -> dict[str, str]:
+    """The rule outputs of study ``name`` by output name, with ``{dataset}``, ``{model}``
+    and ``{job}`` wildcards."""
+    return {
+        label: f"{study_dir(name)}/{file}"
+        for label, file in studies.get(name).outputs("{job}").items()
+    }
+
+
+def study_jobs(config: Config, name: str, dataset: str, model: str) -> list[str]:
+    study = studies.get(name)
+    return study.jobs(config[name], layer_table(config, dataset, model))
+
+
+def job_settings_json(config: Config, name: str, job: str) -> str:
+    """The slice of section ``name`` that ``job`` reads, as JSON for ``--settings``."""
+    return compact_json(studies.get(name).job_settings(config[name], job))
+
+
+def study_manifests(config: Config, name: str) -> list[str]:
+    """The manifest of every job of study ``name``, for every dataset and model."""
+    result = studies.get(name).outputs("{job}")["result"]
+    return [
+        f"{study_dir(name).format(dataset=d, model=m)}/{result.format(job=job)}"
+        for d, m in pairs(config)
+        for job in study_jobs(config, name, d, m)
+    ]
+
+
+def report_manifests(config: Config) -> list[str]:
+    """Every manifest the report reads: training first, then each study in registry order."""
+    manifests = training_manifests(config)
+    for name in studies.REGISTRY:
+        manifests += study_manifests(config, name)
+    return manifests
+
+
+def check(config: Config) -> None:
+    """Check every study's layer names and unit indices against every model's layers.
+
+    Run when the DAG is built, so that a typo in a layer name or an index out of
+    range stops the run before any model is trained.
+
+    Raises:
+        ValueError: naming the model, the dataset, the setting and what is valid.
+    """
+    for dataset, model in pairs(config):
+        table = layer_table(config, dataset, model)
+        for study in studies.every():
+            try:
+                study.check(config[study.name], table)
+            except ValueError as err:
+                raise ValueError(f"Model '{model}' (on {dataset}): {err}") from None

@@ -29,10 +29,13 @@ TINY = {
     "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
     "train": {"epochs": 1, "batch_size": 32},
     "activations": {"images": 2},
+    # A recipe other than the seed's, so that captions must say which one rendered.
     "filters": {
         "units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]},
         "steps": 12,
         "restarts": 2,
+        "parameterization": "fourier",
+        "regularizers": {"blur": {"sigma": 0.5, "every": 4}},
     },
     "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 200, "record_every": 5},
     "joint": {
@@ -46,7 +49,7 @@ TINY = {
 }
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
         [
@@ -64,7 +67,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=timeout,
         cwd=workdir,
     )
 
@@ -113,7 +116,8 @@ def test_provenance_records_verify(demo_run):
     record = json.loads(
         (demo_run / "results/synthetic-digits/cnn3/filters/conv2.png.prov.json").read_text()
     )
-    assert record["rule"] == "filters" and record["params"]["steps"] == 12
+    assert record["rule"] == "filters" and record["params"]["filters"]["steps"] == 12
+    assert record["params"]["filters"]["units"] == {"conv2": "all"}  # the job's slice
     assert record["inputs"] and record["caption"].startswith("Images that maximize")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     out = subprocess.run(
@@ -150,9 +154,20 @@ def test_html_report_with_captions(demo_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (demo_run / "report" / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
-    # captions rendered from the rules' params
-    assert "12 Adam steps at learning rate 0.05" in html
-    assert "Feature maps of" in html
+    # the captions the studies wrote, the same text as in report.md
+    markdown = (demo_run / "report" / "report.md").read_text()
+    captions = [
+        line.split("** ", 1)[1].rsplit(" ([PDF]", 1)[0]
+        for line in markdown.splitlines()
+        if line.startswith("**Figure")
+    ]
+    fourier = [c for c in captions if "of conv2 of cnn3 on synthetic-digits: 12 Adam" in c]
+    assert len(fourier) == 1 and "Fourier 1/f^1 parameterization" in fourier[0]
+    assert "blur 0.5/4" in fourier[0] and "pixel" not in fourier[0]
+    tradeoffs = [c for c in captions if c.startswith("Trade-off")]
+    assert len(tradeoffs) == 4
+    for caption in [fourier[0], *tradeoffs]:  # the HTML holds captions as JSON strings
+        assert caption in html or json.dumps(caption)[1:-1] in html, caption
 
 
 def test_paper_dry_run_lists_the_whole_dag(tmp_path):

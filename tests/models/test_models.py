@@ -6,6 +6,7 @@ import pytest
 from featviz.data.catalog import resolve
 from featviz.data.prepare import prepare
 from featviz.models.build import build_model
+from featviz.models.layers import LayerTable
 from featviz.models.spec import Architecture
 
 
@@ -30,7 +31,9 @@ def test_cnn3_matches_the_seed():
     assert model.get_layer("conv3").kernel.shape == (5, 5, 64, 128)
     assert model.get_layer("fc1").units == 1024
     assert model.get_layer("fc2").get_config()["activation"] == "linear"
-    assert arch.layer_names() == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    table = LayerTable.from_architecture(arch, (28, 28, 1), 10)
+    assert table.readable() == ["conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "fc1", "fc2"]
+    assert table.conv_layers() == ["conv1", "conv2", "conv3"] and table.logits == "fc2"
 
 
 def test_depth_and_width_are_configuration():
@@ -65,15 +68,12 @@ def test_a_few_training_steps(tmp_path):
     spec = resolve("sd", {"kind": "synthetic-digits"})
     prepare(spec, tmp_path / "d.npz", n_train=256, n_test=64, seed=0)
     arch = Architecture(conv_filters=(4, 8), kernel_size=3, dense_units=(16,), dropout=0.0)
-    metrics = train(
-        tmp_path / "d.npz",
-        arch,
-        tmp_path / "m",
-        epochs=2,
-        batch_size=32,
-        learning_rate=3e-3,
-        seed=0,
-    )
+    settings = {"epochs": 2, "batch_size": 32, "learning_rate": 3e-3, "seed": 0, "max_train": 0}
+    result = train(tmp_path / "d.npz", arch, tmp_path / "m", settings, label="tiny")
+    metrics = result.numbers
+    [curve] = result.figures
+    assert curve.caption.startswith("Training of tiny: loss and accuracy per epoch")
+    assert "2 epochs, batch 32, Adam lr 0.003, seed 0" in curve.caption
     history = json.loads((tmp_path / "m" / "history.json").read_text())
     assert len(history["loss"]) == 2 and history["loss"][1] < history["loss"][0]
     assert 0.0 <= metrics["test_accuracy"] <= 1.0

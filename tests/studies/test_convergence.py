@@ -1,7 +1,7 @@
 import numpy as np
 
-from featviz.report.writeup import convergence_summary
-from featviz.studies.convergence import plateau_step, sample_units
+from featviz.results import Result
+from featviz.studies.convergence import STUDY, plateau_numbers, plateau_step, sample_units
 
 
 def test_plateau_of_a_saturating_curve():
@@ -31,7 +31,7 @@ def test_sampling_is_seeded_sorted_and_distinct():
 def test_live_units_skips_units_that_are_zero_everywhere(tiny_model):
     import keras
 
-    from featviz.studies.convergence import live_units
+    from featviz.models.probe import live_units
 
     start = np.full((1, 12, 12, 1), 0.5, dtype="float32")
     probe = keras.Model(tiny_model.inputs[0], tiny_model.get_layer("conv2").output)
@@ -39,25 +39,21 @@ def test_live_units_skips_units_that_are_zero_everywhere(tiny_model):
     assert live_units(tiny_model, "conv2", start) == [i for i in range(6) if peak[i] > 0]
 
 
-def write_table(path, plateaus, steps):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = ["layer,index,objective_name,plateau_step,final_objective,steps"]
-    rows += [
-        f"conv1,{i},conv1:{i},{'' if p is None else p},1.0,{steps}" for i, p in enumerate(plateaus)
-    ]
-    path.write_text("\n".join(rows) + "\n")
-    return path
+def result(dataset, layer, plateaus, steps):
+    numbers = plateau_numbers(layer, plateaus, steps, live_units=len(plateaus), units=8)
+    return Result("convergence", layer, numbers=numbers, labels={"dataset": dataset, "model": "m"})
 
 
-def test_report_verdicts(tmp_path):
-    short = write_table(tmp_path / "d/m/convergence/conv1.csv", [300, 500], 2000)
-    rows, verdict = convergence_summary([short])
-    assert rows[0]["median"] == 400 and rows[0]["latest"] == 500 and rows[0]["dataset"] == "d"
-    assert "plateaued within the 2,000-step run, by step 500 at the latest" in verdict
-    assert "the seed's choice is confirmed" in verdict
-    rising = write_table(tmp_path / "d/m/convergence/conv2.csv", [None, 300], 2000)
-    _, verdict = convergence_summary([short, rising])
+def test_report_verdicts():
+    short = result("d", "conv1", [300, 500], 2000)
+    summary = STUDY.summarize([short])
+    row = summary["rows"][0]
+    assert row["median"] == 400 and row["latest"] == 500 and row["dataset"] == "d"
+    assert "plateaued within the 2,000-step run, by step 500 at the latest" in summary["verdict"]
+    assert "the seed's choice is confirmed" in summary["verdict"]
+    rising = result("d", "conv2", [None, 300], 2000)
+    verdict = STUDY.summarize([short, rising])["verdict"]
     assert "1 of 4 objectives were still rising" in verdict and "shorter than the seed's" in verdict
-    late = write_table(tmp_path / "e/m/convergence/conv1.csv", [30000], 40000)
-    _, verdict = convergence_summary([late])
-    assert "later than the seed's 20,000 steps" in verdict
+    late = result("e", "conv1", [30000], 40000)
+    assert "later than the seed's 20,000 steps" in STUDY.summarize([late])["verdict"]
+    assert STUDY.summarize([]) is None

@@ -1,27 +1,71 @@
 import numpy as np
 import pytest
 
-from featviz.studies.filters import objectives_for, run
+from featviz.engine import for_units
+from featviz.models.probe import layer_table
+from featviz.studies.base import Job
+from featviz.studies.filters import STUDY
 
 
 def test_objectives_name_classes_and_check_indices(tiny_model):
-    _, objectives = objectives_for(tiny_model, "fc2", None, ["a", "b", "c"])
+    table = layer_table(tiny_model)
+    _, objectives = for_units(table, "fc2", None, ["a", "b", "c"])
     assert [o.name for o in objectives] == ["class a", "class b", "class c"]
-    _, objectives = objectives_for(tiny_model, "conv2", [1, 5])
+    _, objectives = for_units(table, "conv2", [1, 5])
     assert [o.name for o in objectives] == ["conv2:1", "conv2:5"]
     with pytest.raises(
         ValueError, match=r"Index 8 out of range for layer 'fc1', which has 8 units"
     ):
-        objectives_for(tiny_model, "fc1", [8])
-    with pytest.raises(ValueError, match="Unknown layer 'conv7'. Layers: image, conv1"):
-        objectives_for(tiny_model, "conv7", None)
+        for_units(table, "fc1", [8])
+    with pytest.raises(ValueError, match="Unknown layer 'conv7'. Layers with activations: conv1"):
+        for_units(table, "conv7", None)
+
+
+def test_jobs_and_their_slices(tiny_model):
+    table = layer_table(tiny_model)
+    settings = {"units": {"conv1": "all", "fc1": [0, 3]}, "classes": True, "steps": 5}
+    assert STUDY.jobs(settings, table) == ["conv1", "fc1", "fc2"]
+    assert STUDY.job_settings(settings, "fc1") == {"units": {"fc1": [0, 3]}, "steps": 5}
+    assert STUDY.job_settings(settings, "fc2")["units"] == {"fc2": "all"}
+    STUDY.check(settings, table)
+    with pytest.raises(ValueError, match=r"filters.units.fc1: Index 9 out of range"):
+        STUDY.check({**settings, "units": {"fc1": [9]}}, table)
+    with pytest.raises(ValueError, match=r"filters: Unknown layer 'conv9'"):
+        STUDY.check({**settings, "units": {"conv9": "all"}}, table)
 
 
 def test_restarts_keep_the_best_and_record_all(tmp_path, tiny_model):
     tiny_model.save(tmp_path / "m.keras")
-    kwargs = dict(indices=[0, 1, 3], steps=20, learning_rate=0.1, seed=0, batch_size=64, sort=True)
-    files, how = run(tmp_path / "m.keras", "conv1", tmp_path / "three", restarts=3, **kwargs)
-    three = np.load(tmp_path / "three" / "conv1.npz")
+    job = Job("conv1", tmp_path / "m.keras", tmp_path / "out", model_name="tiny")
+    settings = {"units": {"conv1": [0, 1, 3]}, "steps": 20, "learning_rate": 0.1}
+    result, files = STUDY.execute(job, {**settings, "restarts": 3, "sort": "objective"})
+    three = np.load(tmp_path / "out" / "conv1.npz")
     assert three["restart_values"].shape == (3, 3) and three["images"].shape == (3, 12, 12, 1)
     np.testing.assert_allclose(three["values"], three["restart_values"].max(axis=1))
-    assert {p.suffix for p in files} == {".png", ".pdf", ".csv"}
+    assert {p.name for p in files} == {
+        "conv1.png",
+        "conv1.pdf",
+        "conv1.caption.rst",
+        "conv1.npz",
+        "conv1.csv",
+        "conv1.result.json",
+    }
+    [figure] = result.figures
+    assert figure.section == "filters"
+    assert figure.caption.startswith(
+        "Images that maximize the mean activation of units 0, 1, 3 of conv1 of tiny: 20 Adam "
+        "steps at learning rate 0.1 from seed 0, best of 3 restarts; pixel parameterization"
+    )
+    assert figure.caption.endswith("sorted by objective.")
+    assert (tmp_path / "out" / "conv1.caption.rst").read_text().startswith("Images that maximize")
+
+
+def test_the_caption_says_the_recipe_that_rendered(tmp_path, tiny_model):
+    tiny_model.save(tmp_path / "m.keras")
+    job = Job("fc2", tmp_path / "m.keras", tmp_path / "out")
+    recipe = {"parameterization": "fourier", "regularizers": {"blur": {"sigma": 0.5}}}
+    result, _ = STUDY.execute(job, {"steps": 3, **recipe})
+    [figure] = result.figures
+    assert figure.section == "classes"
+    assert "maximize the logit of every class of fc2 of the model" in figure.caption
+    assert "Fourier 1/f^1 parameterization" in figure.caption and "blur 0.5/4" in figure.caption

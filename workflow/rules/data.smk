@@ -28,11 +28,6 @@ rule prepare:
         "../../environment.yml"
     params:
         entry=dataset_entry,
-        validation_fraction=dataset_setting("validation_fraction"),
-        seed=dataset_setting("seed"),
-        n_train=dataset_setting("n_train"),
-        n_test=dataset_setting("n_test"),
     shell:
         "featviz prepare --rule prepare --dataset {wildcards.dataset} --entry {params.entry:q}"
-        " --raw {input:q} --out {output} --validation-fraction {params.validation_fraction}"
-        " --seed {params.seed} --n-train {params.n_train} --n-test {params.n_test} > {log} 2>&1"
+        " --raw {input:q} --out {output} > {log} 2>&1"

@@ -1,8 +1,7 @@
 rule report:
     input:
-        figures=plan.report_figures(config),
+        manifests=plan.report_manifests(config),
         metrics=plan.metrics_files(config),
-        convergence=plan.convergence_tables(config),
     output:
         "report/report.md",
     log:
@@ -16,5 +15,5 @@ rule report:
         generated=plan.generated_datasets(config),
     shell:
         "featviz report --rule report --out {output} --title {params.title:q}"
-        " --figures {input.figures:q} --metrics {input.metrics:q}"
-        " --convergence {input.convergence:q} --generated {params.generated:q} > {log} 2>&1"
+        " --manifests {input.manifests:q} --metrics {input.metrics:q}"
+        " --generated {params.generated:q} > {log} 2>&1"

@@ -7,16 +7,20 @@ rule train:
         metrics="results/{dataset}/{model}/metrics.json",
         curve=report(
             "results/{dataset}/{model}/training_curve.png",
-            caption="../report/training.rst",
+            caption="../report/curve.rst",
             category="Training",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "model": "{model}"},
         ),
         curve_pdf="results/{dataset}/{model}/training_curve.pdf",
+        curve_caption="results/{dataset}/{model}/training_curve.caption.rst",
+        result="results/{dataset}/{model}/training.result.json",
     log:
         "logs/train/{dataset}/{model}.log",
     benchmark:
         "benchmarks/runs/train/{dataset}/{model}.tsv"
+    wildcard_constraints:
+        model=any_of(plan.trained_models(config)),
     conda:
         "../../environment.yml"
     threads: 2
@@ -24,17 +28,36 @@ rule train:
         mem_mb=4000,
         runtime=120,
     params:
-        architecture=architecture,
+        architecture=model_entry,
+        settings=plan.section_json(config, "train"),
         out_dir=subpath(output.model, parent=True),
-        label=label,
-        epochs=config["train"]["epochs"],
-        batch_size=config["train"]["batch_size"],
-        learning_rate=config["train"]["learning_rate"],
-        seed=config["train"]["seed"],
-        max_train=config["train"]["max_train"],
     shell:
-        "featviz train --rule train --threads {threads} --label {params.label:q}"
-        " --data {input.data} --architecture {params.architecture:q} --out-dir {params.out_dir}"
-        " --epochs {params.epochs} --batch-size {params.batch_size}"
-        " --learning-rate {params.learning_rate} --seed {params.seed}"
-        " --max-train {params.max_train} > {log} 2>&1"
+        "featviz train --rule train --threads {threads} --dataset {wildcards.dataset}"
+        " --model-name {wildcards.model} --data {input.data} --architecture {params.architecture:q}"
+        " --settings {params.settings:q} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# A model trained elsewhere (models.<name>.path): verified, checked and evaluated.
+rule import_model:
+    input:
+        source=model_source,
+        data="results/{dataset}/data/dataset.npz",
+    output:
+        model="results/{dataset}/{model}/model.keras",
+        metrics="results/{dataset}/{model}/metrics.json",
+    log:
+        "logs/import_model/{dataset}/{model}.log",
+    wildcard_constraints:
+        model=any_of(plan.file_models(config)),
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        entry=model_entry,
+        out_dir=subpath(output.model, parent=True),
+    shell:
+        "featviz import-model --rule import_model --threads {threads}"
+        " --model-name {wildcards.model} --entry {params.entry:q} --data {input.data}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

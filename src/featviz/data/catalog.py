@@ -126,7 +126,7 @@ class DatasetSpec:
             if f.role == role:
                 return f
         roles = ", ".join(f.role for f in self.files) or "none"
-        raise KeyError(f"Dataset '{self.name}' has no file for role '{role}'. Roles: {roles}.")
+        raise ValueError(f"Dataset '{self.name}' has no file for role '{role}'. Roles: {roles}.")
 
     def file_named(self, name: str) -> RemoteFile:
         """The file whose published name is ``name``."""
@@ -134,7 +134,7 @@ class DatasetSpec:
             if f.name == name:
                 return f
         names = ", ".join(f.name for f in self.files) or "none"
-        raise KeyError(f"Dataset '{self.name}' has no file '{name}'. Files: {names}.")
+        raise ValueError(f"Dataset '{self.name}' has no file '{name}'. Files: {names}.")
 
 
 def resolve(name: str, entry: dict[str, Any]) -> DatasetSpec:

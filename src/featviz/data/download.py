@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from featviz.data.catalog import RemoteFile
+from featviz.errors import FeatvizError
 from featviz.io import atomic_path
 from featviz.progress import bar
 
@@ -26,7 +27,7 @@ CHUNK = 1 << 20
 TIMEOUT_S = 60
 
 
-class DownloadError(RuntimeError):
+class DownloadError(FeatvizError, RuntimeError):
     """No source gave a verified copy of a file."""
 
 

@@ -118,6 +118,11 @@ def prepare(
     return {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
 
 
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 in the models' input range [0, 1]."""
+    return np.asarray(images, dtype=np.float32) / 255.0
+
+
 def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
     """Read a prepared dataset archive, checking it holds every split."""
     with np.load(path, allow_pickle=False) as data:

@@ -18,6 +18,7 @@ from featviz.engine.objectives import (
     class_probability,
     direction,
     diversity,
+    for_units,
     neuron,
     unit,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "default_set",
     "direction",
     "diversity",
+    "for_units",
     "fourier",
     "gaussian_blur",
     "jitter",

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from featviz.models.layers import LayerTable
+
 KINDS = ("mean", "neuron", "probability", "diversity")
 
 
@@ -99,6 +101,12 @@ class Objective:
 
     __rmul__ = __mul__
 
+    def __radd__(self, other: object) -> Objective:
+        # sum() starts from 0: sum([a, b]) is a + b.
+        if isinstance(other, int | float) and not isinstance(other, bool) and other == 0:
+            return self
+        return NotImplemented
+
     def __truediv__(self, scale: float) -> Objective:
         if not isinstance(scale, int | float | np.number) or isinstance(scale, bool):
             return NotImplemented
@@ -109,8 +117,16 @@ class Objective:
 
 
 def channel(layer: str, index: int) -> Objective:
-    """Mean activation of channel ``index`` of a convolutional ``layer`` (a filter)."""
+    """Mean activation of channel ``index`` of ``layer``: a conv filter, or a dense unit.
+
+    For a spatial layer the mean is over positions; a dense layer has one
+    position, so the same objective is that unit's activation. ``unit`` is
+    another name for it.
+    """
     return _single(layer, index, f"{layer}:{index}")
+
+
+unit = channel
 
 
 def neuron(layer: str, index: int, y: int | None = None, x: int | None = None) -> Objective:
@@ -119,11 +135,6 @@ def neuron(layer: str, index: int, y: int | None = None, x: int | None = None) -
     term = Term(layer, kind="neuron", index=int(index), position=(y, x) if y is not None else None)
     where = f"@{y},{x}" if y is not None else "@centre"
     return Objective(((1.0, term),), f"{layer}:{index}{where}")
-
-
-def unit(layer: str, index: int) -> Objective:
-    """Activation of unit ``index`` of a dense ``layer``."""
-    return _single(layer, index, f"{layer}:{index}")
 
 
 def class_logit(layer: str, index: int, class_name: str | None = None) -> Objective:
@@ -154,6 +165,36 @@ def diversity(layer: str) -> Objective:
     return Objective(
         ((1.0, Term(layer, kind="diversity", label="diversity")),), f"diversity({layer})"
     )
+
+
+def for_units(
+    table: LayerTable,
+    layer: str,
+    indices: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> tuple[list[int], list[Objective]]:
+    """The natural objective of each unit of ``layer``: its class logit at the logits layer
+    (named by ``class_names`` when given), its mean activation elsewhere.
+
+    Args:
+        table: the model's layers (:class:`~featviz.models.layers.LayerTable`).
+        layer: the layer's name.
+        indices: the units (all of the layer's if None).
+        class_names: names of the classes, for the logits layer's objectives.
+
+    Returns:
+        The indices used and one objective per index.
+
+    Raises:
+        ValueError: an unknown layer, or an index out of range (naming both).
+    """
+    n = table.get(layer).units
+    indices = list(range(n)) if indices is None else [int(i) for i in indices]
+    table.check_units(layer, indices)
+    if layer == table.logits:
+        names = class_names if class_names is not None else [None] * (max(indices, default=0) + 1)
+        return indices, [class_logit(layer, i, names[i]) for i in indices]
+    return indices, [channel(layer, i) for i in indices]
 
 
 def _check_index(layer: str, index: int) -> None:

@@ -1,8 +1,9 @@
 """Render settings from plain data (a config section) to engine objects, and back to words.
 
-A *recipe* is the JSON-able description of how to render: parameterization,
-transforms and regularizers. Workflow rules pass it to the CLI; captions
-describe it with :func:`describe`.
+A *recipe* is the JSON-able description of how to render: learning rate and
+seed, parameterization, transforms and regularizers, as ``$defs/render`` of
+``config/schema.yaml`` declares them with their defaults. Studies hand their
+config section here; captions describe the recipe with :func:`describe`.
 
     {"parameterization": "fourier", "decorrelate": true, "transforms": "auto",
      "regularizers": {"l2": 0.05, "blur": {"sigma": 0.5, "every": 8}}}
@@ -21,6 +22,7 @@ from featviz.engine.objectives import Objective
 from featviz.engine.params import Parameterization, fourier, pixel
 from featviz.engine.render import RenderResult, render
 from featviz.engine.transforms import Transform, preset
+from featviz.settings import validate_definition
 
 EDITS = {
     "decay": (reg.decay, ("rate", "every")),
@@ -40,35 +42,32 @@ class Recipe:
 
 
 def build(settings: Mapping[str, Any], image_shape: tuple[int, int, int]) -> Recipe:
-    """Engine objects for ``settings`` and a model taking ``image_shape`` images.
+    """Engine objects for the render ``settings`` and a model taking ``image_shape`` images.
 
-    ``transforms: auto`` picks the preset for the input: ``grey28`` for one
-    channel, ``colour32`` for three.
+    Settings absent from ``settings`` take the schema's defaults (``$defs/render``
+    of ``config/schema.yaml``). ``transforms: auto`` picks the preset for the
+    input: ``grey28`` for one channel, ``colour32`` for three.
+
+    Raises:
+        SettingsError: a setting the schema does not accept.
     """
-    kind = settings.get("parameterization", "pixel")
-    decorrelate = bool(settings.get("decorrelate", False)) and image_shape[-1] == 3
-    if kind == "pixel":
-        param = pixel(decorrelate=decorrelate)
-    elif kind == "fourier":
-        param = fourier(decay=float(settings.get("fourier_decay", 1.0)), decorrelate=decorrelate)
+    settings = validate_definition("render", settings, "render")
+    decorrelate = settings["decorrelate"] and image_shape[-1] == 3
+    if settings["parameterization"] == "fourier":
+        param = fourier(decay=float(settings["fourier_decay"]), decorrelate=decorrelate)
     else:
-        raise ValueError(f"Unknown parameterization '{kind}'. Known: pixel, fourier.")
-    name = settings.get("transforms", "none")
+        param = pixel(decorrelate=decorrelate)
+    name = settings["transforms"]
     if name == "auto":
         name = "colour32" if image_shape[-1] == 3 else "grey28"
     transforms = None if name == "none" else preset(name)
     regs: list[reg.Regularizer] = []
-    for key, value in (settings.get("regularizers") or {}).items():
-        if key in PENALTIES:
-            if value:
-                regs.append(PENALTIES[key](float(value)))
-        elif key in EDITS:
-            if value:
-                make, fields = EDITS[key]
-                regs.append(make(**{f: value[f] for f in fields if f in value}))
-        else:
-            known = ", ".join([*PENALTIES, *EDITS])
-            raise ValueError(f"Unknown regularizer '{key}'. Known: {known}.")
+    for key, value in settings["regularizers"].items():
+        if key in PENALTIES and value:
+            regs.append(PENALTIES[key](float(value)))
+        elif key in EDITS and value:
+            make, fields = EDITS[key]
+            regs.append(make(**{f: value[f] for f in fields}))
     return Recipe(param, transforms, regs)
 
 
@@ -94,14 +93,21 @@ def render_with(
     settings: Mapping[str, Any] | None,
     **kwargs: Any,
 ) -> tuple[RenderResult, str]:
-    """:func:`~featviz.engine.render` with the recipe ``settings``; also returns its description."""
-    cooked = build(settings or {}, input_shape(model))
+    """:func:`~featviz.engine.render` with the render ``settings`` (learning rate, seed,
+    parameterization, transforms, regularizers); also returns the recipe's description.
+
+    ``kwargs`` go to :func:`~featviz.engine.render` (``steps``, ``batch_size``, ...).
+    """
+    settings = validate_definition("render", settings or {}, "render")
+    cooked = build(settings, input_shape(model))
     result = render(
         model,
         objectives,
         param=cooked.param,
         transforms=cooked.transforms,
         regularizers=cooked.regularizers,
+        learning_rate=settings["learning_rate"],
+        seed=settings["seed"],
         **kwargs,
     )
     return result, describe(cooked)

@@ -26,10 +26,12 @@ from featviz.engine.params import Parameterization, pixel
 from featviz.engine.regularizers import Regularizer
 from featviz.engine.slicing import Reader, plan_slice
 from featviz.engine.transforms import Transform, center_crop
+from featviz.errors import FeatvizError
+from featviz.models.probe import layer_table
 from featviz.progress import bar
 
 
-class RenderError(RuntimeError):
+class RenderError(FeatvizError, RuntimeError):
     """Optimization produced a non-finite value."""
 
 
@@ -56,19 +58,13 @@ class RenderResult:
     activations: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def activation_layers(model: keras.Model) -> list[str]:
-    """Names of the layers whose outputs an objective may read."""
-    skip = (keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Flatten)
-    return [layer.name for layer in model.layers if not isinstance(layer, skip)]
-
-
 def check_objectives(model: keras.Model, objectives: Sequence[Objective]) -> None:
     """Check that every layer exists and every index and position is in range.
 
     Raises:
         ValueError: naming the objective, what was received and what is valid.
     """
-    valid = activation_layers(model)
+    valid = layer_table(model).readable()
     for objective in objectives:
         for _, term in objective.terms:
             if term.layer not in valid:

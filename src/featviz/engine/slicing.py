@@ -13,7 +13,8 @@ Two savings, both exact:
 
 Anything else (weighted sums over several channels of that layer,
 directions, diversity, class probabilities, other layer types) falls back
-to computing the whole layer.
+to computing the whole layer, as does a layer whose activation mixes channels
+(softmax).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def plan_slice(
     layer = model.get_layer(deepest)
     if type(layer) not in (keras.layers.Conv2D, keras.layers.Dense):
         return None
+    if getattr(layer.activation, "__name__", "") in ("softmax", "log_softmax"):
+        return None  # not elementwise: one channel alone does not give its value
     if isinstance(layer, keras.layers.Conv2D) and (
         layer.groups != 1 or layer.data_format != "channels_last"
     ):

@@ -42,14 +42,6 @@ class Architecture:
             raise ValueError(f"dropout must be in [0, 1), got {arch.dropout}.")
         return arch
 
-    def layer_names(self) -> list[str]:
-        """Names of the layers with activations, input to output."""
-        n_conv, n_dense = len(self.conv_filters), len(self.dense_units)
-        return [f"conv{i + 1}" for i in range(n_conv)] + [f"fc{i + 1}" for i in range(n_dense + 1)]
-
-    def conv_layers(self) -> list[str]:
-        return [f"conv{i + 1}" for i in range(len(self.conv_filters))]
-
     @property
     def logits_layer(self) -> str:
         return f"fc{len(self.dense_units) + 1}"

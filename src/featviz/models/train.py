@@ -8,22 +8,19 @@ seed, data and machine give the same weights.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from featviz.data.prepare import load_prepared
+from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_json
 from featviz.models.build import build_model
 from featviz.models.spec import Architecture
 from featviz.plotting import new_figure, save_figure
-
-
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """uint8 images -> float32 in the models' input range [0, 1]."""
-    return np.asarray(images, dtype=np.float32) / 255.0
+from featviz.results import Figure, Result
 
 
 def seed_everything(seed: int) -> None:
@@ -43,23 +40,30 @@ def train(
     data: str | Path,
     arch: Architecture,
     out_dir: str | Path,
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    max_train: int | None = None,
-) -> dict[str, Any]:
+    settings: Mapping[str, Any],
+    label: str = "the model",
+) -> Result:
     """Train ``arch`` on the prepared dataset ``data`` and write its outputs to ``out_dir``.
 
+    Args:
+        data: the prepared dataset (``.npz``).
+        arch: the architecture.
+        out_dir: where ``model.keras``, ``history.json``, ``metrics.json`` and the
+            training curve go.
+        settings: the ``train`` section (epochs, batch_size, learning_rate, seed,
+            max_train), validated, with the schema's defaults.
+        label: how the caption names the model.
+
     Returns:
-        The metrics written to ``metrics.json``.
+        What was written, the training curve's caption, and the metrics as numbers.
     """
     out_dir = Path(out_dir)
     arrays = load_prepared(data)
     x_train, y_train = arrays["x_train"], arrays["y_train"]
-    if max_train:
-        x_train, y_train = x_train[:max_train], y_train[:max_train]
+    if settings["max_train"]:
+        x_train, y_train = x_train[: settings["max_train"]], y_train[: settings["max_train"]]
+    epochs, batch_size, seed = settings["epochs"], settings["batch_size"], settings["seed"]
+    learning_rate = settings["learning_rate"]
     seed_everything(seed)
     model = build_model(arch, x_train.shape[1:], len(arrays["class_names"]), seed)
     model.compile(
@@ -83,10 +87,11 @@ def train(
     test_loss, test_accuracy = model.evaluate(
         to_model_input(arrays["x_test"]), arrays["y_test"], batch_size=512, verbose=0
     )
-    with atomic_path(out_dir / "model.keras") as tmp:
+    files = [out_dir / name for name in ("model.keras", "history.json", "metrics.json")]
+    with atomic_path(files[0]) as tmp:
         model.save(tmp)
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    write_json(out_dir / "history.json", hist)
+    write_json(files[1], hist)
     metrics = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
@@ -97,9 +102,22 @@ def train(
         "parameters": int(model.count_params()),
         "train_seconds": round(seconds, 2),
     }
-    write_json(out_dir / "metrics.json", metrics)
-    plot_history(hist, out_dir / "training_curve.png")
-    return metrics
+    write_json(files[2], metrics)
+    curve = out_dir / "training_curve.png"
+    plot_history(hist, curve)
+    caption = (
+        f"Training of {label}: loss and accuracy per epoch on the training and validation "
+        f"splits ({epochs} epochs, batch {batch_size}, Adam lr {learning_rate:g}, seed "
+        f"{seed}); test accuracy {metrics['test_accuracy']:.2%}."
+    )
+    return Result(
+        stage="train",
+        job="training",
+        figures=[Figure(curve, caption, "training")],
+        files=files,
+        numbers=metrics,
+        seeds={"train_seed": seed},
+    )
 
 
 def plot_history(hist: dict[str, list[float]], png: str | Path) -> list[Path]:

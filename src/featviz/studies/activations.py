@@ -10,18 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from featviz.data.prepare import load_prepared
+from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import write_npz
-from featviz.models.train import to_model_input
+from featviz.models.layers import LayerTable
 from featviz.plotting import new_figure, save_figure, show_image, tile
-
-
-def conv_layers(model: keras.Model) -> list[str]:
-    """Names of the model's 2-D convolution layers, input to output."""
-    return [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+from featviz.results import Figure, Result
+from featviz.studies.base import Job, Settings, Study
 
 
 def select_images(labels: np.ndarray, count: int) -> np.ndarray:
@@ -37,16 +33,6 @@ def select_images(labels: np.ndarray, count: int) -> np.ndarray:
         if i not in chosen:
             chosen.append(i)
     return np.array(sorted(chosen, key=lambda i: (labels[i], i)), dtype=np.int64)
-
-
-def feature_maps(
-    model: keras.Model, images: np.ndarray, layers: list[str]
-) -> dict[str, np.ndarray]:
-    """Activations ``(N, H, W, C)`` of each of ``layers`` for float ``images``."""
-    probe = keras.Model(model.inputs[0], [model.get_layer(name).output for name in layers])
-    outputs = probe.predict(images, verbose=0)
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    return {name: np.asarray(out) for name, out in zip(layers, outputs, strict=True)}
 
 
 def plot_feature_maps(
@@ -69,22 +55,50 @@ def plot_feature_maps(
     return save_figure(fig, png)
 
 
-def run(
-    model_path: str | Path, data_path: str | Path, layer: str, out_dir: str | Path, count: int
-) -> list[Path]:
-    """Write ``<layer>.npz`` and the ``<layer>`` figure to ``out_dir``; return the figures."""
-    out_dir = Path(out_dir)
-    model = keras.saving.load_model(model_path)
-    valid = conv_layers(model)
-    if layer not in valid:
-        raise ValueError(
-            f"Unknown conv layer '{layer}'. Conv layers of {model_path}: {', '.join(valid)}."
+class Activations(Study):
+    name = "activations"
+    category = "Feature maps"
+    sections = {"activations": "Feature maps of the convolutional layers"}
+    files = {"arrays": "{job}.npz"}
+
+    def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
+        return table.conv_layers()
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Write ``<layer>.npz`` (indices, images, maps) and the figure."""
+        from featviz.models import probe
+
+        model = probe.load_model(job.model)
+        layer = job.key
+        conv = probe.layer_table(model).conv_layers()
+        if layer not in conv:
+            raise ValueError(
+                f"Unknown conv layer '{layer}'. Conv layers of {job.model}: {', '.join(conv)}."
+            )
+        data = load_prepared(job.require_data(self.name))
+        if not len(data["y_test"]):
+            raise ValueError(f"{job.data}: the test split is empty; no image to show.")
+        idx = select_images(data["y_test"], settings["images"])
+        images = to_model_input(data["x_test"][idx])
+        maps = probe.activations(model, images, [layer])[layer]
+        names = data["class_names"]
+        labels = [f"test #{i}: {names[data['y_test'][i]]}" for i in idx]
+        arrays = job.path(self.files["arrays"])
+        write_npz(arrays, indices=idx, images=images, maps=maps)
+        png = job.path(self.figures["figure"])
+        plot_feature_maps(images, labels, maps, layer, png)
+        caption = (
+            f"Feature maps of {layer} of {job.label} for {len(idx)} test images (one per "
+            "class first): the input, then every channel tiled; grey scale from 0 to the "
+            "image's largest activation in the layer."
         )
-    data = load_prepared(data_path)
-    idx = select_images(data["y_test"], count)
-    images = to_model_input(data["x_test"][idx])
-    maps = feature_maps(model, images, [layer])[layer]
-    names = data["class_names"]
-    labels = [f"test #{i}: {names[data['y_test'][i]]}" for i in idx]
-    write_npz(out_dir / f"{layer}.npz", indices=idx, images=images, maps=maps)
-    return plot_feature_maps(images, labels, maps, layer, out_dir / f"{layer}.png")
+        return Result(
+            stage=self.name,
+            job=layer,
+            figures=[Figure(png, caption, "activations")],
+            files=[arrays],
+            numbers={"layer": layer, "images": len(idx), "channels": int(maps.shape[-1])},
+        )
+
+
+STUDY = Activations()

@@ -5,26 +5,33 @@ is optimized for a long run while the objective is recorded every ``k``
 steps. The sample is drawn from the *live* units: those whose activation is
 above zero somewhere on the start image, since a ReLU unit that is zero
 everywhere has no gradient and its objective never moves (such dead units
-are counted, not plotted). The *plateau step* of a trace is the first recorded step after which
-the objective rises by no more than ``tolerance`` (relative, 1 % by default)
-over the following ``window`` share of the run (a tenth by default). A trace
-that never satisfies this before its last window has not plateaued within
-the run.
+are counted, not plotted). The *plateau step* of a trace is the first recorded
+step after which the objective rises by no more than ``tolerance`` (relative,
+1 % by default) over the following ``window`` share of the run (a tenth by
+default). A trace that never satisfies this before its last window has not
+plateaued within the run.
+
+The seed study stopped every optimization at :data:`SEED_STEPS`; the report
+says what the plateaus found here make of that choice.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
-import keras
 import numpy as np
 
-from featviz.engine import recipe
+from featviz.data.prepare import load_prepared
 from featviz.io import atomic_path, write_npz
+from featviz.models.layers import LayerTable
 from featviz.plotting import new_figure, save_figure
-from featviz.studies.filters import get_layer, is_logits, objectives_for
+from featviz.results import Figure, Result
+from featviz.studies.base import Job, Settings, Study, layers_and_classes
+
+#: Optimization steps the seed study ran for every visualization.
+SEED_STEPS = 20_000
 
 
 def plateau_step(
@@ -63,14 +70,6 @@ def sample_units(candidates: Sequence[int], count: int, seed: int) -> list[int]:
     return sorted(candidates[int(i)] for i in picked)
 
 
-def live_units(model: keras.Model, layer: str, start: np.ndarray) -> list[int]:
-    """Units of ``layer`` whose activation is above zero somewhere on the ``start`` image."""
-    probe = keras.Model(model.inputs[0], get_layer(model, layer).output)
-    acts = np.asarray(keras.ops.convert_to_numpy(probe(start[:1])))[0]
-    peak = acts.reshape(-1, acts.shape[-1]).max(axis=0)
-    return [int(i) for i in np.flatnonzero(peak > 0)]
-
-
 def plot_traces(steps, traces, names, plateaus, title, png, budget: int | None = None):
     """Objective against step, one line per objective, plateau steps marked."""
     fig = new_figure(5.0, 3.0)
@@ -89,111 +88,202 @@ def plot_traces(steps, traces, names, plateaus, title, png, budget: int | None =
     return save_figure(fig, png)
 
 
-def run(
-    model_path: str | Path,
-    layer: str,
-    out_dir: str | Path,
-    *,
-    count: int,
-    steps: int,
-    record_every: int,
-    learning_rate: float,
-    seed: int,
-    window: float,
-    tolerance: float,
-    settings: dict | None = None,
-    class_names: Sequence[str] | None = None,
-    budget: int | None = None,
-) -> tuple[list[Path], dict]:
-    """Record long runs for a sample of ``layer``; write ``<layer>.npz/.csv`` and the figure.
-
-    Returns:
-        The files written and a summary (plateau steps, objectives that never plateaued).
-    """
-    out_dir = Path(out_dir)
-    model = keras.saving.load_model(model_path)
-    n = int(get_layer(model, layer).output.shape[-1])
-    shape = recipe.input_shape(model)
-    param = recipe.build(settings or {}, shape).param.bind(shape)
-    start = keras.ops.convert_to_numpy(
-        param.to_image(keras.ops.convert_to_tensor(param.init(1, seed)))
-    )
-    live = list(range(n)) if is_logits(model, layer) else live_units(model, layer, start)
-    if not live:
-        raise ValueError(
-            f"Every unit of layer '{layer}' is zero on the start image: nothing to track."
-        )
-    chosen = live if is_logits(model, layer) else sample_units(live, count, seed)
-    indices, objectives = objectives_for(model, layer, chosen, class_names)
-    result, how = recipe.render_with(
-        model,
-        objectives,
-        settings,
-        steps=steps,
-        learning_rate=learning_rate,
-        seed=seed,
-        trace_every=record_every,
-        batch_size=len(objectives),
-    )
-    plateaus = [plateau_step(result.trace_steps, t, window, tolerance) for t in result.traces]
-    write_npz(
-        out_dir / f"{layer}.npz",
-        indices=np.array(indices),
-        steps=result.trace_steps,
-        traces=result.traces,
-        plateau=np.array([-1 if p is None else p for p in plateaus]),
-    )
-    table = out_dir / f"{layer}.csv"
-    with atomic_path(table) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(
-            [
-                "layer",
-                "index",
-                "objective_name",
-                "plateau_step",
-                "final_objective",
-                "steps",
-                "live_units",
-                "units",
-            ]
-        )
-        for i, p in zip(indices, range(len(indices)), strict=True):
-            writer.writerow(
-                [
-                    layer,
-                    i,
-                    result.names[p],
-                    "" if plateaus[p] is None else plateaus[p],
-                    f"{result.values[p]:.6g}",
-                    steps,
-                    len(live),
-                    n,
-                ]
-            )
-    title = (
-        f"{layer}: objective every {record_every} steps (lr {learning_rate:g}); "
-        f"dots: plateau (+{tolerance:.0%} within {window:.0%} of the run)"
-    )
-    figures = plot_traces(
-        result.trace_steps,
-        result.traces,
-        result.names,
-        plateaus,
-        title,
-        out_dir / f"{layer}.png",
-        budget,
-    )
+def plateau_numbers(
+    layer: str, plateaus: Sequence[int | None], steps: int, live_units: int, units: int
+) -> dict[str, Any]:
+    """What one job reports: each objective's plateau step (None: still rising) and a summary."""
     reached = [p for p in plateaus if p is not None]
-    summary = {
+    return {
         "layer": layer,
-        "objectives": len(indices),
+        "objectives": len(plateaus),
         "steps": steps,
+        "plateaus": list(plateaus),
         "median_plateau": float(np.median(reached)) if reached else None,
         "max_plateau": max(reached) if reached else None,
         "not_plateaued": len(plateaus) - len(reached),
-        "live_units": len(live),
-        "units": n,
-        "recipe": how,
+        "live_units": live_units,
+        "units": units,
     }
-    return [*figures, table], summary
+
+
+def verdict(run: int, total: int, rising: int, latest: int | None) -> str:
+    """What plateaus within a ``run``-step run make of the seed's :data:`SEED_STEPS` steps."""
+    if rising:
+        return (
+            f"{rising} of {total} objectives were still rising at the end of the "
+            f"{run:,}-step run, so these runs cannot confirm that {SEED_STEPS:,} steps "
+            "suffice"
+            + (
+                " (the runs are shorter than the seed's)."
+                if run < SEED_STEPS
+                else f": {SEED_STEPS:,} steps are too few for them."
+            )
+        )
+    if latest is not None and latest <= SEED_STEPS:
+        return (
+            f"Every one of the {total} objectives plateaued within the {run:,}-step run, by step "
+            f"{latest:,} at the latest, within the seed's {SEED_STEPS:,} steps: the seed's "
+            "choice is confirmed on these models"
+            + (
+                f" (about {SEED_STEPS // max(latest, 1):,}x what the slowest one needed by "
+                "this criterion)."
+                if latest * 2 <= SEED_STEPS
+                else "."
+            )
+        )
+    return (
+        f"The objectives plateaued by step {latest:,}, later than the seed's "
+        f"{SEED_STEPS:,} steps: its choice is not confirmed on these models."
+    )
+
+
+class Convergence(Study):
+    name = "convergence"
+    category = "Convergence"
+    sections = {"convergence": "How many steps? Convergence of the objective"}
+    files = {"arrays": "{job}.npz", "table": "{job}.csv"}
+
+    def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
+        return layers_and_classes(settings["layers"], settings["classes"], table)
+
+    def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
+        kept = {k: v for k, v in settings.items() if k not in ("layers", "classes")}
+        return {**kept, "layers": [key]}
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Record long runs for a sample of the layer; write ``<layer>.npz/.csv`` and the figure."""
+        import keras
+
+        from featviz.engine import for_units, recipe
+        from featviz.models import probe
+
+        model = probe.load_model(job.model)
+        table = probe.layer_table(model)
+        layer, seed = job.key, settings["seed"]
+        n = table.get(layer).units
+        classes = layer == table.logits
+        shape = recipe.input_shape(model)
+        param = recipe.build(settings, shape).param.bind(shape)
+        start = keras.ops.convert_to_numpy(
+            param.to_image(keras.ops.convert_to_tensor(param.init(1, seed)))
+        )
+        live = list(range(n)) if classes else probe.live_units(model, layer, start[:1])
+        if not live:
+            raise ValueError(
+                f"Every unit of layer '{layer}' is zero on the start image: nothing to track."
+            )
+        chosen = live if classes else sample_units(live, settings["filters_per_layer"], seed)
+        names = None
+        if classes and job.data is not None:
+            names = [str(c) for c in load_prepared(job.data)["class_names"]]
+        indices, objectives = for_units(table, layer, chosen, names)
+        steps, every, lr = settings["steps"], settings["record_every"], settings["learning_rate"]
+        window, tolerance = settings["window"], settings["tolerance"]
+        result, how = recipe.render_with(
+            model,
+            objectives,
+            settings,
+            steps=steps,
+            trace_every=every,
+            batch_size=len(objectives),
+        )
+        plateaus = [plateau_step(result.trace_steps, t, window, tolerance) for t in result.traces]
+        arrays, table_path = job.path(self.files["arrays"]), job.path(self.files["table"])
+        write_npz(
+            arrays,
+            indices=np.array(indices),
+            steps=result.trace_steps,
+            traces=result.traces,
+            plateau=np.array([-1 if p is None else p for p in plateaus]),
+        )
+        with atomic_path(table_path) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(
+                [
+                    "layer",
+                    "index",
+                    "objective_name",
+                    "plateau_step",
+                    "final_objective",
+                    "steps",
+                    "live_units",
+                    "units",
+                ]
+            )
+            for p, i in enumerate(indices):
+                writer.writerow(
+                    [
+                        layer,
+                        i,
+                        result.names[p],
+                        "" if plateaus[p] is None else plateaus[p],
+                        f"{result.values[p]:.6g}",
+                        steps,
+                        len(live),
+                        n,
+                    ]
+                )
+        title = (
+            f"{layer}: objective every {every} steps (lr {lr:g}); "
+            f"dots: plateau (+{tolerance:.0%} within {window:.0%} of the run)"
+        )
+        png = job.path(self.figures["figure"])
+        plot_traces(
+            result.trace_steps, result.traces, result.names, plateaus, title, png, SEED_STEPS
+        )
+        numbers = plateau_numbers(layer, plateaus, steps, live_units=len(live), units=n)
+        reached = numbers["objectives"] - numbers["not_plateaued"]
+        rising = f", {numbers['not_plateaued']} still rising" if numbers["not_plateaued"] else ""
+        found = (
+            f"median plateau at step {numbers['median_plateau']:,.0f}, latest "
+            f"{numbers['max_plateau']:,}"
+            if reached
+            else "no objective plateaued"
+        )
+        caption = (
+            f"Convergence at {layer} of {job.label}: the objective of {len(indices)} "
+            f"{'classes' if classes else 'sampled units'} against the step, recorded every "
+            f"{every} of {steps:,} Adam steps (lr {lr:g}, seed {seed}; {how}). Dots mark the "
+            f"plateau: the first step after which the objective rises by at most "
+            f"{tolerance:.0%} over the next {window:.0%} of the run; {found}{rising}."
+        )
+        return Result(
+            stage=self.name,
+            job=layer,
+            figures=[Figure(png, caption, "convergence")],
+            files=[arrays, table_path],
+            numbers=numbers,
+            seeds={"render_seed": seed},
+        )
+
+    def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
+        """Per dataset, model and layer: the plateau steps; and the verdict on the seed's steps."""
+        rows = []
+        for r in results:
+            n = r.numbers
+            rows.append(
+                {
+                    "dataset": r.labels.get("dataset", ""),
+                    "model": r.labels.get("model", ""),
+                    "layer": n["layer"],
+                    "objectives": n["objectives"],
+                    "steps": n["steps"],
+                    "median": None if n["median_plateau"] is None else int(n["median_plateau"]),
+                    "latest": n["max_plateau"],
+                    "rising": n["not_plateaued"],
+                    "live": f"{n['live_units']} of {n['units']}",
+                }
+            )
+        if not rows:
+            return None
+        latest = max((r["latest"] for r in rows if r["latest"] is not None), default=None)
+        text = verdict(
+            run=max(r["steps"] for r in rows),
+            total=sum(r["objectives"] for r in rows),
+            rising=sum(r["rising"] for r in rows),
+            latest=latest,
+        )
+        return {"rows": rows, "verdict": text, "seed_steps": SEED_STEPS}
+
+
+STUDY = Convergence()

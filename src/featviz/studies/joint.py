@@ -1,34 +1,29 @@
-"""Filters maximized together, and directions in activation space (seed figures 5-6).
+"""Filters maximized together (seed figures 5-6).
 
 Individual filters are the basis directions of a layer's activation space,
 and nothing makes them more special than any other direction (Szegedy et al.
-2013). Two studies look between them:
-
-- *joint*: two filters ``a, b`` maximized together as ``w a + (1 - w) b``
-  along a weight sweep, with each filter's own activation along the sweep
-  (the trade-off); three filters on a simplex of weights when asked;
-- *directions*: random unit vectors in a layer's activation space (seeded),
-  each maximized as an objective.
+2013). Two filters ``a, b`` are maximized together as ``w a + (1 - w) b``
+along a weight sweep, and each filter's own activation is recorded along the
+way (the trade-off); three filters are maximized with weights on a simplex.
+A job is one pair or triple: its key is ``<layer>-<a>-<b>[-<c>]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from featviz.engine import Objective, channel, direction, recipe, unit
-from featviz.engine.render import RenderResult
 from featviz.io import write_npz
-from featviz.plotting import new_figure, save_figure, show_image
-from featviz.studies.filters import get_layer
+from featviz.models.layers import LayerTable
+from featviz.plotting import image_row, new_figure, save_figure, show_image
+from featviz.results import Figure, Result
+from featviz.studies.base import Job, Settings, Study
 
-
-def unit_objective(model: keras.Model, layer: str, index: int) -> Objective:
-    spatial = len(get_layer(model, layer).output.shape) == 4
-    return (channel if spatial else unit)(layer, index)
+if TYPE_CHECKING:
+    from featviz.engine.objectives import Objective
 
 
 def simplex_weights(divisions: int) -> np.ndarray:
@@ -48,34 +43,7 @@ def simplex_weights(divisions: int) -> np.ndarray:
 
 def weighted(objectives: Sequence[Objective], weights: Sequence[float]) -> Objective:
     """``sum w_i o_i``, skipping zero weights so the name says what is optimized."""
-    terms = [float(w) * o for w, o in zip(weights, objectives, strict=True) if w != 0]
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
-    return total
-
-
-def _render(model, objectives, *, steps, learning_rate, seed, settings):
-    return recipe.render_with(
-        model,
-        objectives,
-        settings,
-        steps=steps,
-        learning_rate=learning_rate,
-        seed=seed,
-        batch_size=len(objectives),
-    )
-
-
-def plot_row(result: RenderResult, labels: Sequence[str], title: str, png: Path) -> list[Path]:
-    n = len(labels)
-    fig = new_figure(0.95 * n + 0.2, 1.45)
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, image, label in zip(axes, result.images, labels, strict=True):
-        show_image(ax, image, 0.0, 1.0)
-        ax.set_title(label, fontsize=6)
-    fig.suptitle(title)
-    return save_figure(fig, png)
+    return sum(float(w) * o for w, o in zip(weights, objectives, strict=True) if w != 0)
 
 
 def plot_tradeoff(weights, own: np.ndarray, names: Sequence[str], title: str, png: Path):
@@ -97,14 +65,14 @@ def _simplex_xy(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_simplex(
-    result: RenderResult, weights: np.ndarray, names: Sequence[str], title: str, png: Path
+    images: np.ndarray, weights: np.ndarray, names: Sequence[str], title: str, png: Path
 ) -> list[Path]:
     """The images placed at their barycentric weights on the triangle."""
     xy, corners = _simplex_xy(weights)
     fig = new_figure(4.2, 4.0)
     ax = fig.subplots()
     size = 0.9 / (round(1 / weights[weights > 0].min()) + 1)
-    for (x, y), image in zip(xy, result.images, strict=True):
+    for (x, y), image in zip(xy, images, strict=True):
         inset = ax.inset_axes([x - size / 2, y - size / 2, size, size], transform=ax.transData)
         show_image(inset, image, 0.0, 1.0)
     for corner, name in zip(corners, names, strict=True):
@@ -136,90 +104,122 @@ def plot_simplex_tradeoff(
     return save_figure(fig, png)
 
 
-def run_joint(
-    model_path: str | Path,
-    layer: str,
-    filters: Sequence[int],
-    out_dir: str | Path,
-    *,
-    weights: Sequence[float],
-    divisions: int,
-    steps: int,
-    learning_rate: float,
-    seed: int,
-    settings: dict | None = None,
-) -> tuple[list[Path], str]:
-    """Two filters along ``weights``, or three on a simplex of ``divisions``; write figures."""
-    out_dir = Path(out_dir)
-    model = keras.saving.load_model(model_path)
-    if len(filters) not in (2, 3) or len(set(filters)) != len(filters):
-        raise ValueError(f"Joint maximization takes 2 or 3 distinct filters, got {list(filters)}.")
-    singles = [unit_objective(model, layer, int(f)) for f in filters]
-    grid = (
-        np.array([[w, 1.0 - w] for w in weights])
-        if len(filters) == 2
-        else simplex_weights(divisions)
-    )
-    objectives = [weighted(singles, w) for w in grid]
-    result, how = _render(
-        model, objectives, steps=steps, learning_rate=learning_rate, seed=seed, settings=settings
-    )
-    own = result.activations[layer][:, list(filters)]
-    stem = out_dir / f"{layer}-{'-'.join(map(str, filters))}"
-    write_npz(
-        stem.with_suffix(".npz"),
-        filters=np.array(filters),
-        weights=grid,
-        images=result.images,
-        values=result.values,
-        own_activations=own,
-    )
-    names = [o.name for o in singles]
-    title = f"{' and '.join(names)} maximized together, {steps} steps"
-    tradeoff = Path(f"{stem}_tradeoff.png")
-    if len(filters) == 2:
-        labels = [f"w={w:.2g}" for w in grid[:, 0]]
-        figures = plot_row(result, labels, title, stem.with_suffix(".png"))
-        figures += plot_tradeoff(
-            grid[:, 0], own, names, f"{layer}: trade-off along the sweep", tradeoff
+def combo_key(layer: str, filters: Sequence[int]) -> str:
+    """The job key of filters ``filters`` of ``layer``: ``conv1-6-9``."""
+    return f"{layer}-" + "-".join(str(int(f)) for f in filters)
+
+
+def parse_key(key: str, layer: str) -> list[int]:
+    """The filters named by job ``key`` of ``layer`` (the inverse of :func:`combo_key`)."""
+    prefix = f"{layer}-"
+    parts = key[len(prefix) :].split("-") if key.startswith(prefix) else []
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        raise ValueError(
+            f"Joint job '{key}' does not name 2 or 3 filters of layer '{layer}' "
+            f"(expected {layer}-<a>-<b> or {layer}-<a>-<b>-<c>)."
         )
-    else:
-        figures = plot_simplex(result, grid, names, title, stem.with_suffix(".png"))
-        figures += plot_simplex_tradeoff(
-            grid, own, names, f"{layer}: trade-off on the simplex", tradeoff
+    filters = [int(p) for p in parts]
+    if len(set(filters)) != len(filters):
+        raise ValueError(f"Joint maximization takes 2 or 3 distinct filters, got {filters}.")
+    return filters
+
+
+class Joint(Study):
+    name = "joint"
+    category = "Joint maximization"
+    sections = {"joint": "Filters maximized together"}
+    figures = {"figure": "{job}.png", "tradeoff": "{job}_tradeoff.png"}
+    files = {"arrays": "{job}.npz"}
+
+    def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
+        combos = [*settings["pairs"], *settings["triples"]]
+        return [combo_key(settings["layer"], c) for c in combos]
+
+    def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
+        filters = parse_key(key, settings["layer"])
+        return {
+            **settings,
+            "pairs": [filters] if len(filters) == 2 else [],
+            "triples": [filters] if len(filters) == 3 else [],
+        }
+
+    def check(self, settings: Settings, table: LayerTable) -> None:
+        layer = settings["layer"]
+        self.check_layer(table, layer)
+        for combo in [*settings["pairs"], *settings["triples"]]:
+            try:
+                table.check_units(layer, combo)
+            except ValueError as err:
+                raise ValueError(f"joint: filters {combo}: {err}") from None
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Two filters along the weights, or three on a simplex; write the arrays and figures."""
+        from featviz.engine import channel, recipe
+        from featviz.models import probe
+
+        model = probe.load_model(job.model)
+        layer = settings["layer"]
+        filters = parse_key(job.key, layer)
+        probe.layer_table(model).check_units(layer, filters)
+        singles = [channel(layer, f) for f in filters]
+        steps, lr, seed = settings["steps"], settings["learning_rate"], settings["seed"]
+        grid = (
+            np.array([[w, 1.0 - w] for w in settings["weights"]])
+            if len(filters) == 2
+            else simplex_weights(settings["divisions"])
         )
-    return figures, how
+        objectives = [weighted(singles, w) for w in grid]
+        result, how = recipe.render_with(
+            model, objectives, settings, steps=steps, batch_size=len(objectives)
+        )
+        own = result.activations[layer][:, filters]
+        arrays = job.path(self.files["arrays"])
+        write_npz(
+            arrays,
+            filters=np.array(filters),
+            weights=grid,
+            images=result.images,
+            values=result.values,
+            own_activations=own,
+        )
+        names = [o.name for o in singles]
+        title = f"{' and '.join(names)} maximized together, {steps} steps"
+        png, tradeoff = job.path(self.figures["figure"]), job.path(self.figures["tradeoff"])
+        both = " and ".join(names)
+        if len(filters) == 2:
+            image_row(result.images, [f"w={w:.2g}" for w in grid[:, 0]], title, png)
+            plot_tradeoff(grid[:, 0], own, names, f"{layer}: trade-off along the sweep", tradeoff)
+            sweep = ", ".join(f"{w:g}" for w in settings["weights"])
+            caption = (
+                f"Filters {both} of {job.label} maximized together as w·{names[0]} + "
+                f"(1 − w)·{names[1]} for w = {sweep}: {steps} Adam steps (lr {lr:g}, seed "
+                f"{seed}; {how}); grey (or RGB) scale fixed to [0, 1]."
+            )
+            along = "each weight w of the sweep"
+        else:
+            plot_simplex(result.images, grid, names, title, png)
+            plot_simplex_tradeoff(grid, own, names, f"{layer}: trade-off on the simplex", tradeoff)
+            caption = (
+                f"Filters {both} of {job.label} maximized together with weights on a simplex "
+                f"({settings['divisions']} divisions), each image placed at its barycentric "
+                f"weights: {steps} Adam steps (lr {lr:g}, seed {seed}; {how})."
+            )
+            along = "each point of the simplex"
+        tradeoff_caption = (
+            f"Trade-off between {both} of {job.label}: each filter's own mean activation "
+            f"on the image optimized for {along}."
+        )
+        return Result(
+            stage=self.name,
+            job=job.key,
+            figures=[
+                Figure(png, caption, "joint"),
+                Figure(tradeoff, tradeoff_caption, "joint"),
+            ],
+            files=[arrays],
+            numbers={"layer": layer, "filters": filters, "images": len(objectives)},
+            seeds={"render_seed": seed},
+        )
 
 
-def random_directions(n_channels: int, count: int, seed: int) -> np.ndarray:
-    """``count`` random unit vectors in R^n_channels (isotropic: normalized Gaussians)."""
-    v = np.random.default_rng(seed).normal(size=(count, n_channels))
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def run_directions(
-    model_path: str | Path,
-    layer: str,
-    out_dir: str | Path,
-    *,
-    count: int,
-    steps: int,
-    learning_rate: float,
-    seed: int,
-    settings: dict | None = None,
-) -> tuple[list[Path], str]:
-    """Maximize ``count`` random directions of ``layer``; write ``<layer>.npz`` and the grid."""
-    out_dir = Path(out_dir)
-    model = keras.saving.load_model(model_path)
-    n = int(get_layer(model, layer).output.shape[-1])
-    vectors = random_directions(n, count, seed)
-    objectives = [direction(layer, v, label=f"dir{k}") for k, v in enumerate(vectors)]
-    result, how = _render(
-        model, objectives, steps=steps, learning_rate=learning_rate, seed=seed, settings=settings
-    )
-    write_npz(
-        out_dir / f"{layer}.npz", directions=vectors, images=result.images, values=result.values
-    )
-    labels = [f"dir {k}  {v:.3g}" for k, v in enumerate(result.values)]
-    title = f"{layer}: {count} random directions (seed {seed}), {steps} steps"
-    return plot_row(result, labels, title, out_dir / f"{layer}.png"), how
+STUDY = Joint()

@@ -1,0 +1,128 @@
+"""Settings: the configuration schema, its defaults, and the validation of one section.
+
+``config/schema.yaml`` is the one place where a science setting is declared, with
+its type, its default and a one-line description. Snakemake validates the whole
+configuration with it before any rule runs; the ``featviz`` command validates the
+section (or one job's slice of it) it is handed against the same part of the same
+schema and fills in the same defaults. A setting therefore cannot be valid in one
+and not in the other, and no default is spelled a second time in the CLI or in a
+study. The package carries the schema (``featviz/schema.yaml`` is that file), so
+the command works outside a checkout too.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
+
+
+class SettingsError(ValueError):
+    """A setting that the schema does not accept; the message names it."""
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The configuration schema (parsed once)."""
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def section_schema(name: str) -> dict[str, Any]:
+    """The schema of the top-level section ``name`` (with the shared ``$defs``)."""
+    properties = schema()["properties"]
+    if name not in properties:
+        raise SettingsError(
+            f"Unknown settings section '{name}'. Sections: {', '.join(properties)}."
+        )
+    return {"$defs": schema()["$defs"], **properties[name]}
+
+
+def definition_schema(name: str) -> dict[str, Any]:
+    """The schema of the shared definition ``$defs/<name>`` (a dataset, an architecture...)."""
+    defs = schema()["$defs"]
+    if name not in defs:
+        raise SettingsError(f"Unknown schema definition '{name}'. Known: {', '.join(defs)}.")
+    return {"$defs": defs, **defs[name]}
+
+
+def _default_filling_validator(subschema: dict[str, Any]):
+    """A JSON Schema 2020-12 validator that fills in each property's ``default``.
+
+    The same rule as Snakemake's ``validate(..., set_default=True)``: a property
+    absent from an object gets the default its schema gives, at every level the
+    validation reaches (through ``allOf`` and ``$ref`` too). Defaults are copied,
+    so no two configurations share a list.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, sub):
+        if isinstance(instance, dict):
+            for key, prop in properties.items():
+                if "default" in prop and key not in instance:
+                    instance[key] = copy.deepcopy(prop["default"])
+        yield from check_properties(validator, properties, instance, sub)
+
+    cls = validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
+    return cls(subschema)
+
+
+def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where: str) -> dict:
+    from jsonschema.exceptions import best_match
+
+    instance = copy.deepcopy(dict(data or {}))
+    errors = list(_default_filling_validator(subschema).iter_errors(instance))
+    # A bad value inside a shared definition also leaves its keys "unevaluated" at the
+    # section's level; report the bad value, not the echo.
+    named = [e for e in errors if e.validator != "unevaluatedProperties"]
+    error = best_match(named or errors)
+    if error is not None:
+        path = ".".join([where, *(str(p) for p in error.absolute_path)])
+        raise SettingsError(f"Setting {path}: {error.message}.")
+    return instance
+
+
+def validate_section(name: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``data`` checked against the schema of section ``name``, defaults filled in.
+
+    Returns a new dict; ``data`` is left as it was.
+
+    Raises:
+        SettingsError: naming the setting, what was received and what is allowed.
+    """
+    return _validated(section_schema(name), data, name)
+
+
+def validate_definition(name: str, data: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    """``data`` checked against ``$defs/<name>``; ``where`` names it in messages."""
+    return _validated(definition_schema(name), data, where)
+
+
+def defaults(name: str) -> dict[str, Any]:
+    """Every default of section ``name``: what an empty section becomes."""
+    return validate_section(name, {})
+
+
+def parse_json(text: str, argument: str) -> Any:
+    """Parse a JSON command-line argument, naming ``argument`` when it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise SettingsError(
+            f"{argument}: not valid JSON ({err.msg} at character {err.pos}): {shown!r}."
+        ) from None
+
+
+def compact_json(value: Any) -> str:
+    """Key-sorted JSON without spaces: how settings travel from a rule to the command."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,175 @@
+"""The one shape every study has.
+
+A study is a module holding one :class:`Study` subclass and its instance
+``STUDY``. The class declares:
+
+- ``name``: the study, its config section (validated by ``config/schema.yaml``)
+  and its Snakemake rule share this name;
+- ``sections``: the report sections it fills, in order, with their titles;
+- ``figures`` and ``files``: the files one job writes, as names under the
+  study's folder with ``{job}`` standing for the job's key;
+- :meth:`Study.jobs`: which jobs a model gets (usually one per layer);
+- :meth:`Study.job_settings`: the slice of the section one job reads, so a change
+  to one layer's setting reruns that layer's job only;
+- :meth:`Study.check`: the layer names and unit indices of the section checked
+  against a model's layers before any job runs;
+- :meth:`Study.run`: the work of one job, returning a :class:`~featviz.results.Result`
+  that lists every figure with its caption, every file and the numbers it reports;
+- :meth:`Study.summarize` (optional): the numbers of all its jobs gathered for
+  the report.
+
+The workflow builds each study's rule outputs and targets from these
+declarations, the ``featviz study`` command validates the settings and runs
+:meth:`Study.execute`, and the report orders its sections by the registry in
+:mod:`featviz.studies`. Study modules import Keras inside ``run``: planning the
+workflow reads the declarations and must not pay TensorFlow's start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from featviz.models.layers import LayerTable
+from featviz.results import CAPTION_SUFFIX, MANIFEST_SUFFIX, Result, manifest_path, publish
+from featviz.settings import validate_section
+
+Settings = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of a study: its key, its inputs and where it writes.
+
+    Attributes:
+        key: what distinguishes the job within a model (a layer, ``conv1-6-9``).
+        model: the ``.keras`` file.
+        data: the prepared dataset (``.npz``), if the study reads data.
+        out_dir: the study's folder for this model; every file goes there.
+        dataset: the dataset's name (captions and report tables).
+        model_name: the model's name (captions and report tables).
+    """
+
+    key: str
+    model: Path
+    out_dir: Path
+    data: Path | None = None
+    dataset: str = ""
+    model_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """How captions name the model: ``cnn3 on synthetic-digits``."""
+        if self.model_name and self.dataset:
+            return f"{self.model_name} on {self.dataset}"
+        return self.model_name or "the model"
+
+    def path(self, name: str) -> Path:
+        """The file ``name`` (``{job}`` replaced by the key) in the job's folder."""
+        return self.out_dir / name.format(job=self.key)
+
+    def require_data(self, study: str) -> Path:
+        if self.data is None:
+            raise ValueError(f"The {study} study reads test images: give the prepared dataset.")
+        return self.data
+
+
+class Study:
+    """Base class of the studies; see the module docstring for what a subclass declares."""
+
+    name: ClassVar[str]
+    category: ClassVar[str]  # the category of snakemake --report
+    sections: ClassVar[dict[str, str]]
+    figures: ClassVar[dict[str, str]] = {"figure": "{job}.png"}
+    files: ClassVar[dict[str, str]] = {}
+
+    # -- declarations -------------------------------------------------------------------------
+
+    def outputs(self, key: str = "{job}") -> dict[str, str]:
+        """Every file one job writes, by output name: each figure's PNG, PDF and caption,
+        the other files, and the manifest. Names are relative to the job's folder."""
+        names: dict[str, str] = {}
+        for label, png in self.figures.items():
+            stem = png.removesuffix(".png")
+            names[label] = png
+            names[f"{label}_pdf"] = f"{stem}.pdf"
+            names[f"{label}_caption"] = f"{stem}{CAPTION_SUFFIX}"
+        names.update(self.files)
+        names["result"] = f"{{job}}{MANIFEST_SUFFIX}"
+        return {label: name.replace("{job}", key) for label, name in names.items()}
+
+    def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
+        """The keys of the jobs this study runs for a model with layers ``table``."""
+        raise NotImplementedError
+
+    def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
+        """The part of the section that job ``key`` reads (the whole section by default)."""
+        return dict(settings)
+
+    def check(self, settings: Settings, table: LayerTable) -> None:
+        """Check the section's layer names (and unit indices) against a model's layers.
+
+        Raises:
+            ValueError: naming the setting, the layer or index and what is valid.
+        """
+        for key in self.jobs(settings, table):
+            self.check_layer(table, key)
+
+    def check_layer(self, table: LayerTable, layer: str) -> None:
+        try:
+            table.get(layer)
+        except ValueError as err:
+            raise ValueError(f"{self.name}: {err}") from None
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Do one job; return what it wrote (every figure with its caption) and reports."""
+        raise NotImplementedError
+
+    def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
+        """Numbers gathered over every job of the study, for the report (none by default)."""
+        return None
+
+    # -- running --------------------------------------------------------------------------------
+
+    def execute(self, job: Job, settings: Settings | None) -> tuple[Result, list[Path]]:
+        """Validate ``settings`` (defaults from the schema), run ``job`` and publish it.
+
+        Returns:
+            The result, and every file of the job (what :meth:`outputs` declares).
+
+        Raises:
+            SettingsError: a setting the schema does not accept.
+            RuntimeError: the study wrote other files than it declares (a bug).
+        """
+        settings = validate_section(self.name, settings)
+        result = self.run(job, settings)
+        result.labels = {"dataset": job.dataset, "model": job.model_name, **result.labels}
+        files = publish(result, manifest_path(job.out_dir, job.key))
+        declared = {job.out_dir / name for name in self.outputs(job.key).values()}
+        if set(files) != declared:
+            extra = sorted(map(str, set(files) - declared))
+            missing = sorted(map(str, declared - set(files)))
+            raise RuntimeError(
+                f"Study '{self.name}' wrote undeclared files {extra} and did not write "
+                f"declared files {missing}."
+            )
+        return result, files
+
+
+def layers_and_classes(layers: Sequence[str], classes: bool, table: LayerTable) -> list[str]:
+    """``layers``, then the logits layer if ``classes``; each once, in that order."""
+    return list(dict.fromkeys([*layers, *([table.logits] if classes else [])]))
+
+
+def format_units(indices: Sequence[int] | None, noun: str = "unit") -> str:
+    """``every unit``, ``unit 3``, ``units 0-15`` or ``units 1, 4, 9`` for a caption."""
+    if indices is None:
+        return f"every {noun}"
+    indices = list(indices)
+    if len(indices) == 1:
+        return f"{noun} {indices[0]}"
+    if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
+        return f"{noun}s {indices[0]}-{indices[-1]}"
+    return f"{noun}s " + ", ".join(map(str, indices))

@@ -1,0 +1,28 @@
+"""The probing helpers every study uses: layer lookup, logits, activations over a split."""
+
+import keras
+import numpy as np
+import pytest
+
+from featviz.models import probe
+
+
+def test_activations_over_a_split_in_batches_equal_one_call(tiny_model):
+    images = np.random.default_rng(0).uniform(size=(70, 12, 12, 1)).astype("float32")
+    acts = probe.activations(tiny_model, images, ["conv2", "fc1"], batch_size=16)
+    assert acts["conv2"].shape == (70, 6, 6, 6) and acts["fc1"].shape == (70, 8)
+    whole = keras.Model(tiny_model.inputs[0], tiny_model.get_layer("fc1").output)(images)
+    np.testing.assert_allclose(acts["fc1"], keras.ops.convert_to_numpy(whole), rtol=1e-5, atol=1e-6)
+
+
+def test_layer_lookup_and_logits(tiny_model, colour_model):
+    assert probe.is_logits(tiny_model, "fc2") and not probe.is_logits(tiny_model, "fc1")
+    assert probe.get_layer(tiny_model, "conv1").filters == 4
+    with pytest.raises(ValueError, match=r"Unknown layer 'dropout'. Layers with activations"):
+        probe.get_layer(colour_model, "dropout")
+
+
+def test_live_units(tiny_model):
+    grey = np.full((1, 12, 12, 1), 0.5, dtype="float32")
+    peak = probe.activations(tiny_model, grey, ["conv1"])["conv1"].reshape(-1, 4).max(axis=0)
+    assert probe.live_units(tiny_model, "conv1", grey) == [i for i in range(4) if peak[i] > 0]

@@ -1,0 +1,117 @@
+"""A science setting is declared once, in config/schema.yaml, with its default."""
+
+import ast
+import inspect
+
+import pytest
+
+from featviz import settings
+from featviz.cli import build_parser
+from featviz.engine import regularizers as reg
+from featviz.engine.recipe import EDITS
+from featviz.settings import SettingsError, defaults, parse_json, schema, validate_section
+from tests.conftest import ROOT
+
+
+def test_defaults_come_from_the_schema():
+    filters = defaults("filters")
+    assert filters["steps"] == schema()["properties"]["filters"]["properties"]["steps"]["default"]
+    render = schema()["$defs"]["render"]["properties"]
+    assert filters["learning_rate"] == render["learning_rate"]["default"]
+    assert defaults("activations") == {"images": 10}
+    joint = validate_section("joint", {"pairs": [[1, 2]]})
+    assert joint["pairs"] == [[1, 2]] and joint["weights"][-1] == 1.0
+    joint["weights"].append(2.0)
+    assert defaults("joint")["weights"][-1] == 1.0  # defaults are copies
+
+
+@pytest.mark.parametrize(
+    "section, data, message",
+    [
+        ("filters", {"stepz": 3}, r"Setting filters: .*'stepz' was unexpected"),
+        ("filters", {"steps": 0}, r"Setting filters.steps: 0 is less than the minimum of 1"),
+        (
+            "filters",
+            {"regularizers": {"blur": {"sigma": -1}}},
+            r"filters.regularizers.blur.sigma: -1",
+        ),
+        ("joint", {"pairs": [[1, 1]]}, r"Setting joint.pairs.0: \[1, 1\] has non-unique elements"),
+        ("convergence", {"layers": ["a/b"]}, r"convergence.layers.0: 'a/b' does not match"),
+        (
+            "train",
+            {"learning_rate": "fast"},
+            r"train.learning_rate: 'fast' is not of type 'number'",
+        ),
+        ("nonsense", {}, r"Unknown settings section 'nonsense'. Sections: title, datasets"),
+    ],
+)
+def test_bad_settings_are_named(section, data, message):
+    with pytest.raises(SettingsError, match=message):
+        validate_section(section, data)
+
+
+def test_json_arguments_are_named_when_broken():
+    with pytest.raises(SettingsError, match=r"--settings: not valid JSON \(Expecting"):
+        parse_json("{steps: 3}", "--settings")
+
+
+def test_the_command_holds_no_science_default():
+    """Every option of every subcommand defaults to nothing, except how the job runs."""
+    machine = {"threads": 0, "raw": [], "metrics": [], "generated": [], "help": None}
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "command"]
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if action.dest in machine:
+                assert action.default == machine[action.dest] or action.dest == "help"
+            else:
+                assert action.default in (None, False), (
+                    f"featviz {name} {action.option_strings}: default {action.default!r}"
+                )
+
+
+def test_engine_defaults_agree_with_the_schema():
+    """The library's own defaults for image edits are the schema's, so they cannot drift."""
+    edits = schema()["$defs"]["regularizers"]["properties"]
+    for key, (make, fields) in EDITS.items():
+        signature = inspect.signature(make)
+        for field in fields:
+            declared = edits[key]["properties"][field]
+            if "default" in declared and field in signature.parameters:
+                library = signature.parameters[field].default
+                assert library == declared["default"], f"{make.__name__}({field}=...)"
+    assert inspect.signature(reg.gaussian_blur).parameters["every"].default == 4
+
+
+def test_studies_read_settings_without_second_defaults():
+    """No ``settings.get(key, default)`` in the studies and the recipe: the schema fills them."""
+    sources = [*(ROOT / "src/featviz/studies").glob("*.py"), ROOT / "src/featviz/engine/recipe.py"]
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("get", "setdefault")
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "settings"
+                and len(node.args) > 1
+            ):
+                pytest.fail(f"{path.name}:{node.lineno}: a second default for a setting")
+
+
+def test_the_package_carries_the_schema_it_validates_with():
+    assert settings.SCHEMA_PATH.read_text() == (ROOT / "config" / "schema.yaml").read_text()
+
+
+def test_shared_render_settings_are_declared_once():
+    """Sections that render take learning rate, seed and recipe from $defs/render, unredeclared."""
+    shared = set(schema()["$defs"]["render"]["properties"])
+    renderers = [
+        name
+        for name, section in schema()["properties"].items()
+        if {"$ref": "#/$defs/render"} in section.get("allOf", [])
+    ]
+    assert set(renderers) >= {"filters", "convergence", "joint", "directions"}
+    for name in renderers:
+        own = set(schema()["properties"][name].get("properties", {}))
+        assert not own & shared, f"{name} redeclares {own & shared}"

@@ -1,0 +1,23 @@
+# Objective against step for a sample of units, and its plateau (seed figure 4).
+rule convergence:
+    input:
+        model="results/{dataset}/{model}/model.keras",
+        data="results/{dataset}/data/dataset.npz",
+    output:
+        **study_outputs("convergence"),
+    log:
+        "logs/convergence/{dataset}/{model}/{job}.log",
+    benchmark:
+        "benchmarks/runs/convergence/{dataset}/{model}/{job}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        study="convergence",
+        settings=job_settings("convergence"),
+        out_dir=plan.study_dir("convergence"),
+    shell:
+        STUDY_COMMAND

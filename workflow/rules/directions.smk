@@ -1,0 +1,23 @@
+# Random directions in a layer's activation space, maximized.
+rule directions:
+    input:
+        model="results/{dataset}/{model}/model.keras",
+        data="results/{dataset}/data/dataset.npz",
+    output:
+        **study_outputs("directions"),
+    log:
+        "logs/directions/{dataset}/{model}/{job}.log",
+    benchmark:
+        "benchmarks/runs/directions/{dataset}/{model}/{job}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        study="directions",
+        settings=job_settings("directions"),
+        out_dir=plan.study_dir("directions"),
+    shell:
+        STUDY_COMMAND

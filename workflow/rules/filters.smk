@@ -1,0 +1,23 @@
+# The image that maximizes each filter, unit or class of a layer (seed figures 7-10).
+rule filters:
+    input:
+        model="results/{dataset}/{model}/model.keras",
+        data="results/{dataset}/data/dataset.npz",
+    output:
+        **study_outputs("filters"),
+    log:
+        "logs/filters/{dataset}/{model}/{job}.log",
+    benchmark:
+        "benchmarks/runs/filters/{dataset}/{model}/{job}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        study="filters",
+        settings=job_settings("filters"),
+        out_dir=plan.study_dir("filters"),
+    shell:
+        STUDY_COMMAND
