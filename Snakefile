@@ -23,8 +23,8 @@ if not config:
 
 validate(config, "config/schema.yaml", set_default=True)
 
-# environment.yml installs featviz from this checkout (conda runs it elsewhere).
-os.environ.setdefault("FEATVIZ_ROOT", workflow.basedir)
+# environment.yml installs featviz from this checkout (conda reads it from elsewhere).
+os.environ["FEATVIZ_ROOT"] = workflow.basedir
 
 
 report: "workflow/report/workflow.rst"

@@ -65,7 +65,4 @@ def test_a_line_pip_refuses_is_caught(tmp_path):
 
 
 def test_the_snakefile_tells_conda_where_the_checkout_is():
-    assert (
-        'os.environ.setdefault("FEATVIZ_ROOT", workflow.basedir)'
-        in (ROOT / "Snakefile").read_text()
-    )
+    assert 'os.environ["FEATVIZ_ROOT"] = workflow.basedir' in (ROOT / "Snakefile").read_text()

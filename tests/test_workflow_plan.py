@@ -64,7 +64,7 @@ def test_study_jobs_outputs_and_slices():
     assert plan.study_outputs("joint")["tradeoff_caption"] == (
         "results/{dataset}/{model}/joint/{job}_tradeoff.caption.rst"
     )
-    fc1 = yaml.safe_load(plan.job_settings_json(cfg, "filters", "fc1"))
+    fc1 = yaml.safe_load(plan.job_settings_json(cfg, "filters", "cnn3", "fc1"))
     assert fc1["units"] == {"fc1": list(range(16))} and "classes" not in fc1
 
 
@@ -73,11 +73,11 @@ def test_a_setting_of_one_layer_changes_only_that_jobs_settings():
     changed = copy.deepcopy(cfg)
     changed["filters"]["units"]["fc1"] = [0, 1]
     for job in ("conv1", "conv2", "conv3", "fc2"):
-        assert plan.job_settings_json(cfg, "filters", job) == plan.job_settings_json(
-            changed, "filters", job
+        assert plan.job_settings_json(cfg, "filters", "cnn3", job) == plan.job_settings_json(
+            changed, "filters", "cnn3", job
         )
-    assert plan.job_settings_json(cfg, "filters", "fc1") != plan.job_settings_json(
-        changed, "filters", "fc1"
+    assert plan.job_settings_json(cfg, "filters", "cnn3", "fc1") != plan.job_settings_json(
+        changed, "filters", "cnn3", "fc1"
     )
 
 
@@ -103,7 +103,7 @@ def test_a_model_file_runs_on_the_datasets_that_fit(tmp_path, monkeypatch, tiny_
     tiny_model.save("tiny.keras")  # 12x12 grey input: fits neither demo dataset
     cfg = config("demo.yaml")
     cfg["models"]["mine"] = {"path": "tiny.keras", "sha256": "0" * 64}
-    with pytest.raises(ValueError, match=r"models.mine: its input shape \(12, 12, 1\) matches"):
+    with pytest.raises(ValueError, match=r"models.mine: no dataset fits the model \('synthetic"):
         plan.pairs(cfg)
     cfg["models"]["mine"]["datasets"] = ["synthetic-digits"]
     with pytest.raises(ValueError, match=r"'synthetic-digits' holds images of shape \(28, 28, 1\)"):
@@ -111,3 +111,50 @@ def test_a_model_file_runs_on_the_datasets_that_fit(tmp_path, monkeypatch, tiny_
     cfg["models"]["mine"]["path"] = "absent.keras"
     with pytest.raises(ValueError, match=r"models.mine.path: absent.keras: no such model file"):
         plan.pairs(cfg)
+
+
+def test_a_model_file_is_paired_by_image_shape_and_classes(tmp_path, monkeypatch):
+    from tests.conftest import residual_model
+
+    monkeypatch.chdir(tmp_path)
+    residual_model(side=28, classes=3).save("three.keras")
+    cfg = config("demo.yaml")
+    cfg["models"]["mine"] = {"path": "three.keras", "sha256": "0" * 64}
+    with pytest.raises(
+        ValueError, match=r"'synthetic-digits' has 10 classes, but the model gives 3"
+    ):
+        plan.pairs(cfg)
+
+
+def test_a_model_has_settings_of_its_own(tmp_path, monkeypatch):
+    """A model file with its own layer names beside cnn3: its sections name its layers."""
+    from tests.conftest import residual_model
+
+    monkeypatch.chdir(tmp_path)
+    residual_model(side=28, classes=10).save("res.keras")
+    cfg = config("demo.yaml")
+    cfg["models"]["res"] = {"path": "res.keras", "sha256": "0" * 64}
+    with pytest.raises(ValueError, match=r"Model 'res' \(on synthetic-digits\): convergence: Unk"):
+        plan.check(cfg)
+    cfg["models"]["res"]["settings"] = {
+        "filters": {"units": {"stem": "all"}},
+        "convergence": {"layers": ["branch"]},
+        "joint": {"layer": "sum", "pairs": [[0, 1]], "triples": []},
+        "directions": {"layers": ["norm"]},
+    }
+    plan.check(cfg)
+    assert plan.pairs(cfg) == [
+        ("synthetic-digits", "cnn3"),
+        ("synthetic-digits", "res"),
+        ("synthetic-house-numbers", "cnn3"),
+    ]
+    assert plan.study_jobs(cfg, "filters", "synthetic-digits", "res") == ["stem", "scores"]
+    assert plan.study_jobs(cfg, "filters", "synthetic-digits", "cnn3")[0] == "conv1"
+    assert plan.section(cfg, "filters", "res")["steps"] == cfg["filters"]["steps"]
+    cfg["models"]["res"]["settings"]["filterz"] = {}
+    with pytest.raises(ValueError, match=r"models.res.settings: 'filterz' is not a study"):
+        plan.check(cfg)
+    del cfg["models"]["res"]["settings"]["filterz"]
+    cfg["models"]["res"]["settings"]["filters"]["steps"] = 0
+    with pytest.raises(ValueError, match=r"models.res.settings: Setting filters.steps: 0 is less"):
+        plan.check(cfg)

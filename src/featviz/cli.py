@@ -6,7 +6,8 @@ one JSON argument (a config section, or one job's slice of it) and are
 validated, defaults included, by ``config/schema.yaml``: the command holds no
 default of its own. Expected errors (bad input, a missing file, a failed
 download, a diverged optimization) end in one line naming what was wrong and
-exit code 1; anything else keeps its traceback for the job's log.
+exit code 1 (set ``FEATVIZ_TRACEBACK=1`` to see where it was raised too);
+anything else keeps its traceback for the job's log.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,10 +110,20 @@ def cmd_train(args: argparse.Namespace) -> Outcome:
     )
     settings = validate_section("train", parse_json(args.settings, "--settings"))
     label = f"{args.model_name or 'the model'}{f' on {args.dataset}' if args.dataset else ''}"
-    result = train(args.data, Architecture.from_config(entry), args.out_dir, settings, label)
+    result = train(args.data, Architecture.from_config(entry, where), args.out_dir, settings, label)
     print(f"test accuracy {result.numbers['test_accuracy']:.4f}", file=sys.stderr)
     files = publish(result, manifest_path(args.out_dir, result.job))
     return Outcome(files, _inputs(args.data), {"architecture": entry, "train": settings}, result)
+
+
+def cmd_train_prior(args: argparse.Namespace) -> Outcome:
+    from featviz.models.prior import train_prior
+
+    settings = validate_section("prior", parse_json(args.settings, "--settings"))
+    result = train_prior(args.data, args.out_dir, settings, args.dataset or "the data")
+    print(f"test reconstruction MSE {result.numbers['test_mse']:.5f}", file=sys.stderr)
+    files = publish(result, manifest_path(args.out_dir, result.job))
+    return Outcome(files, _inputs(args.data), {"prior": settings}, result)
 
 
 def cmd_import_model(args: argparse.Namespace) -> Outcome:
@@ -129,21 +141,32 @@ def cmd_import_model(args: argparse.Namespace) -> Outcome:
 
 def cmd_study(args: argparse.Namespace) -> Outcome:
     from featviz import studies
-    from featviz.studies.base import Job
+    from featviz.studies.base import EXTRA_INPUTS, Job
 
     study = studies.get(args.name)
-    settings = validate_section(study.name, parse_json(args.settings, "--settings"))
+    settings = study.validate(parse_json(args.settings, "--settings"))
+    extras = {}
+    for item in args.input or []:
+        name, sep, path = item.partition("=")
+        if not sep or name not in EXTRA_INPUTS:
+            raise ValueError(
+                f"--input {item!r}: expected NAME=PATH with NAME one of {', '.join(EXTRA_INPUTS)}."
+            )
+        extras[name] = Path(path)
     job = Job(
         key=args.job,
         model=Path(args.model),
         out_dir=Path(args.out_dir),
         data=Path(args.data) if args.data else None,
+        extras=extras,
         dataset=args.dataset or "",
         model_name=args.model_name or "",
     )
     result, files = study.execute(job, settings)
     params = {"study": study.name, "job": job.key, study.name: settings}
-    return Outcome(files, _inputs(args.model, args.data), params, result)
+    return Outcome(
+        files, _inputs(args.model, args.data, *map(str, extras.values())), params, result
+    )
 
 
 # --- report / provenance -------------------------------------------------------------------------
@@ -243,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     naming(p)
 
+    p = add("train-prior", cmd_train_prior, "Train a dataset's learned prior (an autoencoder).")
+    p.add_argument("--data", required=True, help="Prepared .npz.")
+    p.add_argument(
+        "--settings", required=True, help="The config's prior section as JSON ('{}': defaults)."
+    )
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--dataset", help="The dataset's name (caption).")
+
     p = add(
         "import-model",
         cmd_import_model,
@@ -258,7 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("study", cmd_study, "Run one job of a study: " + ", ".join(REGISTRY) + ".")
     p.add_argument("name", choices=REGISTRY, help="The study.")
     p.add_argument("--model", required=True, help="The .keras model.")
-    p.add_argument("--data", help="Prepared .npz (test images, class names).")
+    p.add_argument("--data", help="Prepared .npz (test images, class names, spectrum).")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=None,
+        metavar="NAME=PATH",
+        help="Another input the study reads: judge=<judge .keras>, prior=<decoder .keras>.",
+    )
     p.add_argument("--job", required=True, help="The job: a layer, or <layer>-<a>-<b> for joint.")
     p.add_argument("--out-dir", required=True, help="The study's folder for this model.")
     p.add_argument(
@@ -298,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         outcome = args.handler(args)
     except EXPECTED_ERRORS as err:
+        if os.environ.get("FEATVIZ_TRACEBACK"):
+            traceback.print_exc()
         print(f"featviz {args.command}: error: {err}", file=sys.stderr)
         return 1
     if outcome.files:

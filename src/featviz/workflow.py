@@ -27,7 +27,7 @@ from featviz.data.catalog import DatasetSpec, resolve
 from featviz.models.layers import LayerTable
 from featviz.models.spec import Architecture
 from featviz.results import MANIFEST_SUFFIX
-from featviz.settings import compact_json
+from featviz.settings import compact_json, validate_section
 
 Config = Mapping[str, Any]
 MODEL_DIR = "results/{dataset}/{model}"
@@ -97,7 +97,7 @@ def layer_table(config: Config, dataset: str, model: str) -> LayerTable:
             raise ValueError(f"models.{model}.path: {err}") from None
     spec = dataset_spec(config, dataset)
     return LayerTable.from_architecture(
-        Architecture.from_config(entry), spec.image_shape, len(spec.class_names)
+        Architecture.from_config(entry, f"models.{model}"), spec.image_shape, len(spec.class_names)
     )
 
 
@@ -112,13 +112,24 @@ def model_datasets(config: Config, model: str) -> list[str]:
     entry = config["models"][model]
     if "path" not in entry:
         return datasets
-    shape = layer_table(config, datasets[0], model).input_shape
-    fits = [d for d in datasets if dataset_spec(config, d).image_shape == shape]
+    table = layer_table(config, datasets[0], model)
+    shape, classes = table.input_shape, table.get(table.logits).units
+
+    def misfit(dataset: str) -> str | None:
+        spec = dataset_spec(config, dataset)
+        if spec.image_shape != shape:
+            return (
+                f"'{dataset}' holds images of shape {spec.image_shape}, but the model takes {shape}"
+            )
+        if classes is not None and len(spec.class_names) != classes:
+            return f"'{dataset}' has {len(spec.class_names)} classes, but the model gives {classes}"
+        return None
+
     if "datasets" not in entry:
+        fits = [d for d in datasets if misfit(d) is None]
         if not fits:
             raise ValueError(
-                f"models.{model}: its input shape {shape} matches no dataset's images "
-                f"({', '.join(f'{d} {dataset_spec(config, d).image_shape}' for d in datasets)})."
+                f"models.{model}: no dataset fits the model ({'; '.join(map(misfit, datasets))})."
             )
         return fits
     for d in entry["datasets"]:
@@ -126,11 +137,8 @@ def model_datasets(config: Config, model: str) -> list[str]:
             raise ValueError(
                 f"models.{model}.datasets: unknown dataset '{d}'. Datasets: {', '.join(datasets)}."
             )
-        if d not in fits:
-            raise ValueError(
-                f"models.{model}.datasets: '{d}' holds images of shape "
-                f"{dataset_spec(config, d).image_shape}, but the model takes {shape}."
-            )
+        if (why := misfit(d)) is not None:
+            raise ValueError(f"models.{model}.datasets: {why}.")
     return list(entry["datasets"])
 
 
@@ -149,21 +157,75 @@ def model_dirs(config: Config, trained: bool | None = None) -> list[str]:
     ]
 
 
-def model_entry_json(config: Config, model: str) -> str:
-    """The model's config entry as JSON, for ``featviz train`` or ``featviz import-model``."""
-    return compact_json(config["models"][model])
+def architecture_json(config: Config, model: str) -> str:
+    """What ``featviz train`` builds for ``model`` (the judge too), as JSON."""
+    if model == JUDGE:
+        return compact_json(config["judge"]["architecture"])
+    entry = config["models"][model]
+    return compact_json({k: v for k, v in entry.items() if k != "settings"})
+
+
+def train_settings_json(config: Config, model: str) -> str:
+    """The train section for ``model``: the judge trains with its own seed."""
+    settings = dict(config["train"])
+    if model == JUDGE:
+        settings["seed"] = config["judge"]["seed"]
+    return compact_json(settings)
+
+
+def model_file_json(config: Config, model: str) -> str:
+    """What ``featviz import-model`` reads of a model file's entry: its path and checksum."""
+    entry = config["models"][model]
+    return compact_json({"path": entry["path"], "sha256": entry["sha256"]})
 
 
 def section_json(config: Config, section: str) -> str:
     return compact_json(config[section])
 
 
+# --- models the studies read: the judge and the learned prior ------------------------------------
+
+JUDGE = "judge"
+
+#: Inputs a study job may read besides its model and data, by name (wildcard patterns).
+EXTRA_INPUTS = {
+    "judge": f"{MODEL_DIR.format(dataset='{dataset}', model=JUDGE)}/model.keras",
+    "prior": "results/{dataset}/prior/decoder.keras",
+}
+
+
+def extra_needs(config: Config) -> set[str]:
+    """The extra inputs any study reads for any model (``judge``, ``prior``)."""
+    return {
+        need
+        for dataset, model in pairs(config)
+        for study in studies.every()
+        for need in study.needs(section(config, study.name, model))
+    }
+
+
+def judge_dirs(config: Config) -> list[str]:
+    if JUDGE not in extra_needs(config):
+        return []
+    return [MODEL_DIR.format(dataset=d, model=JUDGE) for d in config["datasets"]]
+
+
+def prior_dirs(config: Config) -> list[str]:
+    if "prior" not in extra_needs(config):
+        return []
+    return [f"results/{d}/prior" for d in config["datasets"]]
+
+
 def metrics_files(config: Config) -> list[str]:
-    return [f"{d}/metrics.json" for d in model_dirs(config)]
+    return [f"{d}/metrics.json" for d in [*model_dirs(config), *judge_dirs(config)]]
 
 
 def training_manifests(config: Config) -> list[str]:
-    return [f"{d}/training{MANIFEST_SUFFIX}" for d in model_dirs(config, trained=True)]
+    """Manifests of every training: the studied models, the judges, the priors."""
+    trained = [*model_dirs(config, trained=True), *judge_dirs(config)]
+    return [f"{d}/training{MANIFEST_SUFFIX}" for d in trained] + [
+        f"{d}/prior{MANIFEST_SUFFIX}" for d in prior_dirs(config)
+    ]
 
 
 # --- studies -------------------------------------------------------------------------------------
@@ -183,14 +245,44 @@ def study_outputs(name: str) -> dict[str, str]:
     }
 
 
+def section(config: Config, name: str, model: str) -> dict[str, Any]:
+    """Section ``name`` as it applies to ``model``: the config's, with the keys the model's
+    entry gives under ``settings.<name>`` in their place (validated, defaults filled).
+
+    Raises:
+        ValueError: a model setting for a section that is not a study's, or a bad value.
+    """
+    overrides = config["models"][model].get("settings", {}) if model in config["models"] else {}
+    unknown = sorted(set(overrides) - set(studies.REGISTRY))
+    if unknown:
+        raise ValueError(
+            f"models.{model}.settings: '{unknown[0]}' is not a study. "
+            f"Studies: {', '.join(studies.REGISTRY)}."
+        )
+    if name not in overrides:
+        return dict(config[name])
+    try:
+        return validate_section(name, {**config[name], **overrides[name]})
+    except ValueError as err:
+        raise ValueError(f"models.{model}.settings: {err}") from None
+
+
 def study_jobs(config: Config, name: str, dataset: str, model: str) -> list[str]:
     study = studies.get(name)
-    return study.jobs(config[name], layer_table(config, dataset, model))
+    return study.jobs(section(config, name, model), layer_table(config, dataset, model))
 
 
-def job_settings_json(config: Config, name: str, job: str) -> str:
-    """The slice of section ``name`` that ``job`` reads, as JSON for ``--settings``."""
-    return compact_json(studies.get(name).job_settings(config[name], job))
+def job_settings_json(config: Config, name: str, model: str, job: str) -> str:
+    """The slice of section ``name`` that ``job`` of ``model`` reads, as JSON for ``--settings``."""
+    return compact_json(studies.get(name).job_settings(section(config, name, model), job))
+
+
+def study_inputs(config: Config, name: str, dataset: str, model: str) -> dict[str, str]:
+    """The inputs of a job of study ``name``: the model, the data and the extras it needs."""
+    paths = {"model": f"{MODEL_DIR}/model.keras", "data": "results/{dataset}/data/dataset.npz"}
+    for need in studies.get(name).needs(section(config, name, model)):
+        paths[need] = EXTRA_INPUTS[need]
+    return {k: v.format(dataset=dataset, model=model) for k, v in paths.items()}
 
 
 def study_manifests(config: Config, name: str) -> list[str]:
@@ -224,6 +316,6 @@ def check(config: Config) -> None:
         table = layer_table(config, dataset, model)
         for study in studies.every():
             try:
-                study.check(config[study.name], table)
+                study.check(section(config, study.name, model), table)
             except ValueError as err:
                 raise ValueError(f"Model '{model}' (on {dataset}): {err}") from None

@@ -69,7 +69,7 @@ def test_image_shape_mismatch_is_reported(tmp_path):
     spec = resolve("toy", entry)
     raw = {f.role: tmp_path / "mirror" / f.name for f in spec.files}
     with pytest.raises(FormatError, match=r"images of shape \(6, 5, 1\), expected \(28, 28, 1\)"):
-        prepare(spec, tmp_path / "toy.npz", raw)
+        prepare(spec, tmp_path / "toy.npz", raw, validation_fraction=0.1, seed=0)
     assert not (tmp_path / "toy.npz").exists()
 
 
@@ -85,8 +85,8 @@ def test_validation_split_is_seeded():
 
 def test_synthetic_prepare_is_deterministic(tmp_path):
     spec = resolve("sd", {"kind": "synthetic-digits"})
-    prepare(spec, tmp_path / "a.npz", n_train=50, n_test=20, seed=5)
-    prepare(spec, tmp_path / "b.npz", n_train=50, n_test=20, seed=5)
+    prepare(spec, tmp_path / "a.npz", validation_fraction=0.1, n_train=50, n_test=20, seed=5)
+    prepare(spec, tmp_path / "b.npz", validation_fraction=0.1, n_train=50, n_test=20, seed=5)
     a, b = load_prepared(tmp_path / "a.npz"), load_prepared(tmp_path / "b.npz")
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])

@@ -78,3 +78,25 @@ def test_a_file_that_is_not_a_model(tmp_path):
         load_model(text)
     with pytest.raises(FileNotFoundError, match=r"absent.keras: no such model file"):
         load_model(tmp_path / "absent.keras")
+
+
+def test_models_featviz_cannot_render_are_refused_with_a_reason():
+    free = keras.Input((None, None, 1))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(free))
+    with pytest.raises(ValueError, match=r"input has shape \(None, None, 1\); featviz renders"):
+        layer_table(keras.Model(free, keras.layers.Dense(3)(pooled)))
+    fixed = keras.Input((8, 8, 1))
+    flat = keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(fixed))
+    two = {"a": keras.layers.Dense(3)(flat), "b": keras.layers.Dense(2)(flat)}
+    with pytest.raises(ValueError, match=r"several outputs"):
+        layer_table(keras.Model(fixed, two))
+    with pytest.raises(ValueError, match=r"Unsupported Keras model config"):
+        LayerTable.from_config({"class_name": "Functional", "config": {"layers": [{}]}})
+
+
+def test_a_softmax_output_layer_has_its_width():
+    fixed = keras.Input((8, 8, 1))
+    flat = keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(fixed))
+    scores = keras.layers.Dense(3, name="d")(flat)
+    table = layer_table(keras.Model(fixed, keras.layers.Activation("softmax", name="sm")(scores)))
+    assert table.logits == "sm" and table.get("sm") == Layer("sm", "Activation", 3, False)

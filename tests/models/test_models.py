@@ -58,15 +58,19 @@ def test_weights_depend_only_on_seed():
 
 
 def test_bad_architecture():
-    with pytest.raises(ValueError, match="dropout must be in"):
-        Architecture.from_config({"dropout": 1.5})
+    with pytest.raises(ValueError, match=r"Setting models.x.dropout: 1.5 is greater than"):
+        Architecture.from_config({"dropout": 1.5}, "models.x")
+    with pytest.raises(
+        ValueError, match=r"Setting architecture.conv_filters: \[\] should be non-empty"
+    ):
+        Architecture.from_config({"conv_filters": []})
 
 
 def test_a_few_training_steps(tmp_path):
     from featviz.models.train import train
 
     spec = resolve("sd", {"kind": "synthetic-digits"})
-    prepare(spec, tmp_path / "d.npz", n_train=256, n_test=64, seed=0)
+    prepare(spec, tmp_path / "d.npz", validation_fraction=0.1, n_train=256, n_test=64, seed=0)
     arch = Architecture(conv_filters=(4, 8), kernel_size=3, dense_units=(16,), dropout=0.0)
     settings = {"epochs": 2, "batch_size": 32, "learning_rate": 3e-3, "seed": 0, "max_train": 0}
     result = train(tmp_path / "d.npz", arch, tmp_path / "m", settings, label="tiny")
@@ -79,3 +83,27 @@ def test_a_few_training_steps(tmp_path):
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     for name in ("model.keras", "metrics.json", "training_curve.png", "training_curve.pdf"):
         assert (tmp_path / "m" / name).stat().st_size > 0
+
+
+def test_architecture_defaults_are_the_schemas():
+    import dataclasses
+
+    from featviz.settings import schema
+
+    declared = schema()["$defs"]["architecture_fields"]["properties"]
+    for field in dataclasses.fields(Architecture):
+        default = declared[field.name]["default"]
+        assert field.default == (tuple(default) if isinstance(default, list) else default)
+
+
+def test_batch_norm_blocks(tmp_path):
+    arch = Architecture.from_config(
+        {"conv_filters": [4, 6], "kernel_size": 3, "dense_units": [8], "batch_norm": True}
+    )
+    model = build_model(arch, (12, 12, 1), 3, seed=0)
+    assert [la.name for la in model.layers][1:5] == ["conv1", "bn1", "relu1", "pool1"]
+    assert model.get_layer("conv1").get_config()["activation"] == "linear"
+    table = LayerTable.from_architecture(arch, (12, 12, 1), 3)
+    model.save(tmp_path / "m.keras")
+    assert table == LayerTable.from_keras_file(tmp_path / "m.keras")
+    assert table.embedding_layer() == "fc1"

@@ -16,7 +16,7 @@ def test_activations_over_a_split_in_batches_equal_one_call(tiny_model):
 
 
 def test_layer_lookup_and_logits(tiny_model, colour_model):
-    assert probe.is_logits(tiny_model, "fc2") and not probe.is_logits(tiny_model, "fc1")
+    assert probe.layer_table(tiny_model).logits == "fc2"
     assert probe.get_layer(tiny_model, "conv1").filters == 4
     with pytest.raises(ValueError, match=r"Unknown layer 'dropout'. Layers with activations"):
         probe.get_layer(colour_model, "dropout")

@@ -17,7 +17,7 @@ def test_feature_maps_of_a_conv_layer(tmp_path, tiny_model):
     tiny_model.save(tmp_path / "m.keras")
     spec = resolve("sd", {"kind": "synthetic-digits"})
     data = tmp_path / "d.npz"
-    prepare(spec, data, n_train=20, n_test=8, seed=0)
+    prepare(spec, data, validation_fraction=0.1, n_train=20, n_test=8, seed=0)
     arrays = np.load(data)
     # the tiny model takes 12x12 images: crop the generated 28x28 digits
     np.savez(

@@ -16,8 +16,9 @@ def test_plateau_of_a_saturating_curve():
 
 def test_a_curve_still_rising_never_plateaus_and_flat_is_immediate():
     steps = np.arange(0, 1001, 10)
-    assert plateau_step(steps, steps * 0.01 + 1.0) is None
-    assert plateau_step(steps, np.zeros(len(steps))) == 0
+    flat = {"window": 0.1, "tolerance": 0.01}
+    assert plateau_step(steps, steps * 0.01 + 1.0, **flat) is None
+    assert plateau_step(steps, np.zeros(len(steps)), **flat) == 0
 
 
 def test_sampling_is_seeded_sorted_and_distinct():

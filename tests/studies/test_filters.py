@@ -27,6 +27,7 @@ def test_jobs_and_their_slices(tiny_model):
     assert STUDY.jobs(settings, table) == ["conv1", "fc1", "fc2"]
     assert STUDY.job_settings(settings, "fc1") == {"units": {"fc1": [0, 3]}, "steps": 5}
     assert STUDY.job_settings(settings, "fc2")["units"] == {"fc2": "all"}
+    assert "classes" not in STUDY.validate(STUDY.job_settings(settings, "fc2"))
     STUDY.check(settings, table)
     with pytest.raises(ValueError, match=r"filters.units.fc1: Index 9 out of range"):
         STUDY.check({**settings, "units": {"fc1": [9]}}, table)
@@ -68,4 +69,6 @@ def test_the_caption_says_the_recipe_that_rendered(tmp_path, tiny_model):
     [figure] = result.figures
     assert figure.section == "classes"
     assert "maximize the logit of every class of fc2 of the model" in figure.caption
+    some, _ = STUDY.execute(job, {"steps": 2, "units": {"fc2": [0, 2]}})
+    assert "the logit of classes 0, 2 of fc2" in some.figures[0].caption
     assert "Fourier 1/f^1 parameterization" in figure.caption and "blur 0.5/4" in figure.caption

@@ -25,7 +25,7 @@ def test_job_keys_name_the_filters(tiny_model):
     assert STUDY.jobs(settings, layer_table(tiny_model)) == ["conv1-0-1", "conv1-0-1-3"]
     assert parse_key("conv1-0-1-3", "conv1") == [0, 1, 3]
     one = STUDY.job_settings(settings, "conv1-0-1-3")
-    assert one["pairs"] == [] and one["triples"] == [[0, 1, 3]]
+    assert one == {"layer": "conv1", "weights": [0, 1]}  # the key names the filters
     with pytest.raises(ValueError, match=r"2 or 3 distinct filters, got \[1, 1\]"):
         parse_key("conv1-1-1", "conv1")
     with pytest.raises(ValueError, match="does not name 2 or 3 filters of layer 'conv1'"):

@@ -1,8 +1,7 @@
 # Feature maps of every conv layer (seed figures 1-3).
 rule activations:
     input:
-        model="results/{dataset}/{model}/model.keras",
-        data="results/{dataset}/data/dataset.npz",
+        unpack(study_inputs("activations")),
     output:
         **study_outputs("activations"),
     log:
@@ -18,6 +17,7 @@ rule activations:
     params:
         study="activations",
         settings=job_settings("activations"),
+        extras=extra_inputs,
         out_dir=plan.study_dir("activations"),
     shell:
         STUDY_COMMAND

@@ -6,6 +6,7 @@
 # <layer>-<a>-<b> for joint), and the command is STUDY_COMMAND.
 
 import re
+import shlex
 
 import featviz.studies
 import featviz.workflow as plan
@@ -18,7 +19,7 @@ def any_of(names):
 
 wildcard_constraints:
     dataset=any_of(config["datasets"]),
-    model=any_of(config["models"]),
+    model=any_of([*config["models"], plan.JUDGE]),
     job=r"[^/]+",
 
 
@@ -28,7 +29,7 @@ plan.check(config)
 STUDY_COMMAND = (
     "featviz study {params.study} --rule {params.study} --threads {threads}"
     " --dataset {wildcards.dataset} --model-name {wildcards.model}"
-    " --model {input.model} --data {input.data} --job {wildcards.job}"
+    " --model {input.model} --data {input.data} {params.extras} --job {wildcards.job}"
     " --out-dir {params.out_dir} --settings {params.settings:q} > {log} 2>&1"
 )
 
@@ -50,12 +51,30 @@ def study_outputs(name):
 
 
 def job_settings(name):
-    """Input function: the slice of section ``name`` that the wildcards' job reads."""
+    """Params function: the slice of section ``name`` that the wildcards' job reads."""
 
     def get(wildcards):
-        return plan.job_settings_json(config, name, wildcards.job)
+        return plan.job_settings_json(config, name, wildcards.model, wildcards.job)
 
     return get
+
+
+def study_inputs(name):
+    """Input function: the model, the data, and what else study ``name`` reads (judge, prior)."""
+
+    def get(wildcards):
+        return plan.study_inputs(config, name, wildcards.dataset, wildcards.model)
+
+    return get
+
+
+def extra_inputs(wildcards, input):
+    """Params function: ``--input name=path`` for each input besides the model and data."""
+    return " ".join(
+        f"--input {name}={shlex.quote(path)}"
+        for name, path in input.items()
+        if name not in ("model", "data")
+    )
 
 
 def dataset_entry(wildcards):
@@ -66,8 +85,16 @@ def raw_inputs(wildcards):
     return plan.raw_files(config, wildcards.dataset)
 
 
-def model_entry(wildcards):
-    return plan.model_entry_json(config, wildcards.model)
+def architecture(wildcards):
+    return plan.architecture_json(config, wildcards.model)
+
+
+def train_settings(wildcards):
+    return plan.train_settings_json(config, wildcards.model)
+
+
+def model_file(wildcards):
+    return plan.model_file_json(config, wildcards.model)
 
 
 def model_source(wildcards):

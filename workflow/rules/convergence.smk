@@ -1,8 +1,7 @@
 # Objective against step for a sample of units, and its plateau (seed figure 4).
 rule convergence:
     input:
-        model="results/{dataset}/{model}/model.keras",
-        data="results/{dataset}/data/dataset.npz",
+        unpack(study_inputs("convergence")),
     output:
         **study_outputs("convergence"),
     log:
@@ -18,6 +17,7 @@ rule convergence:
     params:
         study="convergence",
         settings=job_settings("convergence"),
+        extras=extra_inputs,
         out_dir=plan.study_dir("convergence"),
     shell:
         STUDY_COMMAND

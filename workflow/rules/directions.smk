@@ -1,8 +1,7 @@
 # Random directions in a layer's activation space, maximized.
 rule directions:
     input:
-        model="results/{dataset}/{model}/model.keras",
-        data="results/{dataset}/data/dataset.npz",
+        unpack(study_inputs("directions")),
     output:
         **study_outputs("directions"),
     log:
@@ -18,6 +17,7 @@ rule directions:
     params:
         study="directions",
         settings=job_settings("directions"),
+        extras=extra_inputs,
         out_dir=plan.study_dir("directions"),
     shell:
         STUDY_COMMAND

@@ -1,8 +1,7 @@
 # The image that maximizes each filter, unit or class of a layer (seed figures 7-10).
 rule filters:
     input:
-        model="results/{dataset}/{model}/model.keras",
-        data="results/{dataset}/data/dataset.npz",
+        unpack(study_inputs("filters")),
     output:
         **study_outputs("filters"),
     log:
@@ -18,6 +17,7 @@ rule filters:
     params:
         study="filters",
         settings=job_settings("filters"),
+        extras=extra_inputs,
         out_dir=plan.study_dir("filters"),
     shell:
         STUDY_COMMAND

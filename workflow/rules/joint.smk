@@ -1,8 +1,7 @@
 # Filters maximized together along a weight sweep or on a simplex (seed figures 5-6).
 rule joint:
     input:
-        model="results/{dataset}/{model}/model.keras",
-        data="results/{dataset}/data/dataset.npz",
+        unpack(study_inputs("joint")),
     output:
         **study_outputs("joint"),
     log:
@@ -18,6 +17,7 @@ rule joint:
     params:
         study="joint",
         settings=job_settings("joint"),
+        extras=extra_inputs,
         out_dir=plan.study_dir("joint"),
     shell:
         STUDY_COMMAND

@@ -20,7 +20,7 @@ rule train:
     benchmark:
         "benchmarks/runs/train/{dataset}/{model}.tsv"
     wildcard_constraints:
-        model=any_of(plan.trained_models(config)),
+        model=any_of([*plan.trained_models(config), plan.JUDGE]),
     conda:
         "../../environment.yml"
     threads: 2
@@ -28,13 +28,51 @@ rule train:
         mem_mb=4000,
         runtime=120,
     params:
-        architecture=model_entry,
-        settings=plan.section_json(config, "train"),
+        architecture=architecture,
+        settings=train_settings,
         out_dir=subpath(output.model, parent=True),
     shell:
         "featviz train --rule train --threads {threads} --dataset {wildcards.dataset}"
         " --model-name {wildcards.model} --data {input.data} --architecture {params.architecture:q}"
         " --settings {params.settings:q} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# The learned prior of a dataset: an autoencoder whose decoder the prior parameterization
+# renders through.
+rule train_prior:
+    input:
+        data="results/{dataset}/data/dataset.npz",
+    output:
+        decoder="results/{dataset}/prior/decoder.keras",
+        history="results/{dataset}/prior/history.json",
+        metrics="results/{dataset}/prior/metrics.json",
+        samples=report(
+            "results/{dataset}/prior/samples.png",
+            caption="../report/samples.rst",
+            category="Training",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "model": "prior"},
+        ),
+        samples_pdf="results/{dataset}/prior/samples.pdf",
+        samples_caption="results/{dataset}/prior/samples.caption.rst",
+        result="results/{dataset}/prior/prior.result.json",
+    log:
+        "logs/train_prior/{dataset}.log",
+    benchmark:
+        "benchmarks/runs/train_prior/{dataset}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        settings=plan.section_json(config, "prior"),
+        out_dir=subpath(output.decoder, parent=True),
+    shell:
+        "featviz train-prior --rule train_prior --threads {threads} --dataset {wildcards.dataset}"
+        " --data {input.data} --settings {params.settings:q} --out-dir {params.out_dir}"
+        " > {log} 2>&1"
 
 
 # A model trained elsewhere (models.<name>.path): verified, checked and evaluated.
@@ -55,7 +93,7 @@ rule import_model:
     resources:
         mem_mb=2000,
     params:
-        entry=model_entry,
+        entry=model_file,
         out_dir=subpath(output.model, parent=True),
     shell:
         "featviz import-model --rule import_model --threads {threads}"

@@ -1,7 +1,9 @@
 """Turn verified raw files (or a generator) into one compact ``.npz`` per dataset.
 
 The archive holds ``x_train, y_train, x_val, y_val, x_test, y_test`` as
-uint8 arrays (images ``(N, H, W, C)``, labels ``(N,)``) and ``class_names``.
+uint8 arrays (images ``(N, H, W, C)``, labels ``(N,)``), ``class_names``, and the
+training split's mean amplitude spectrum (``amplitude_spectrum``, ``(C, H, W)``),
+which MACO rendering keeps fixed.
 The validation split is drawn from the training split by a seeded
 permutation, so it is the same on every run.
 """
@@ -69,8 +71,8 @@ def prepare(
     out: str | Path,
     raw: Mapping[str, str | Path] | None = None,
     *,
-    validation_fraction: float = 0.1,
-    seed: int = 0,
+    validation_fraction: float,
+    seed: int,
     n_train: int | None = None,
     n_test: int | None = None,
 ) -> dict[str, int]:
@@ -114,8 +116,23 @@ def prepare(
         x_test=x_test,
         y_test=y_test,
         class_names=np.array(spec.class_names),
+        amplitude_spectrum=amplitude_spectrum(x_train),
     )
     return {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
+
+
+def amplitude_spectrum(images: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """Mean amplitude spectrum ``(C, H, W)`` of uint8 ``(N, H, W, C)`` images taken to [0, 1].
+
+    ``|FFT2|`` per channel, averaged over the images (in batches, so memory stays
+    bounded): the magnitude MACO keeps fixed while it optimizes the phase.
+    """
+    n, h, w, c = images.shape
+    total = np.zeros((c, h, w), dtype=np.float64)
+    for lo in range(0, n, batch):
+        x = np.moveaxis(to_model_input(images[lo : lo + batch]), -1, 1).astype(np.float64)
+        total += np.abs(np.fft.fft2(x, axes=(2, 3))).sum(axis=0)
+    return (total / max(n, 1)).astype(np.float32)
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -127,7 +144,10 @@ def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
     """Read a prepared dataset archive, checking it holds every split."""
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    expected = [f"{p}_{s}" for s in SPLITS for p in ("x", "y")] + ["class_names"]
+    expected = [f"{p}_{s}" for s in SPLITS for p in ("x", "y")] + [
+        "class_names",
+        "amplitude_spectrum",
+    ]
     missing = [k for k in expected if k not in arrays]
     if missing:
         raise FormatError(f"{path}: not a prepared dataset; lacks {', '.join(missing)}.")

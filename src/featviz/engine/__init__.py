@@ -22,7 +22,7 @@ from featviz.engine.objectives import (
     neuron,
     unit,
 )
-from featviz.engine.params import colour_correlation, fourier, latent, pixel
+from featviz.engine.params import colour_correlation, fourier, latent, maco, pixel
 from featviz.engine.regularizers import (
     bilateral,
     clip_contribution,
@@ -60,6 +60,7 @@ __all__ = [
     "l1",
     "l2",
     "latent",
+    "maco",
     "neuron",
     "pad",
     "pixel",

@@ -11,7 +11,10 @@ trainable array maps to images in the models' input range [0, 1]:
   covariance (ImageNet's by default, or :func:`colour_correlation` of a
   dataset);
 - :func:`latent`: the latent vector of any Keras generator (for example an
-  autoencoder's decoder) so the image stays on the data's manifold.
+  autoencoder's decoder) so the image stays on the data's manifold;
+- :func:`maco`: the Fourier phase only, the magnitude spectrum fixed to a
+  dataset's mean (Fel et al. 2023, MAgnitude Constrained Optimization), so the
+  image keeps the energy profile of natural images at every frequency.
 
 ``from_image`` inverts ``to_image`` where possible, so that regularizers
 that edit the image (blur, decay, clipping) can write their result back.
@@ -188,6 +191,64 @@ class Latent(Parameterization):
         )
 
 
+@dataclass
+class Maco(Parameterization):
+    """Phases ``(B, C, H, W)``; the image is ``real(ifft2(magnitude * exp(i phase)))``.
+
+    The phase is made Hermitian-symmetric (``phase(-f) = -phase(f)``), so the
+    inverse transform is real and its amplitude spectrum is exactly
+    ``magnitude``, the dataset's mean amplitude spectrum, DC included (the image's
+    mean brightness). The image is clipped to [0, 1] for the model; the
+    unclipped one is :meth:`spectral_image`.
+    """
+
+    magnitude: np.ndarray | None = None  # (C, H, W), of images in [0, 1]
+    name: str = "MACO"
+    invertible = False
+
+    def bind(self, image_shape: tuple[int, int, int]) -> Parameterization:
+        super().bind(image_shape)
+        h, w, c = self._image_shape
+        if self.magnitude is None or np.shape(self.magnitude) != (c, h, w):
+            got = None if self.magnitude is None else np.shape(self.magnitude)
+            raise ValueError(
+                f"MACO needs the dataset's amplitude spectrum of shape {(c, h, w)} "
+                f"(channels, height, width), got {got}."
+            )
+        flip_y = (-np.arange(h)) % h
+        flip_x = (-np.arange(w)) % w
+        self._mirror = (flip_y[:, None] * w + flip_x[None, :]).reshape(-1)
+        return self
+
+    def shape(self, n: int) -> tuple[int, ...]:
+        h, w, c = self._image_shape
+        return (n, c, h, w)
+
+    def init(self, n: int, seed: int) -> np.ndarray:
+        """Uniformly random phases: noise with the dataset's spectrum."""
+        rng = np.random.default_rng(seed)
+        return rng.uniform(-np.pi, np.pi, size=self.shape(n)).astype(np.float32)
+
+    def spectral_image(self, params: Any) -> Any:
+        """Phases -> ``(B, H, W, C)`` image whose amplitude spectrum is the fixed magnitude."""
+        b, c, h, w = (int(s) for s in params.shape)
+        flat = ops.reshape(params, (b, c, h * w))
+        mirrored = ops.take(flat, ops.convert_to_tensor(self._mirror), axis=-1)
+        phase = ops.reshape(0.5 * (flat - mirrored), (b, c, h, w))
+        magnitude = ops.convert_to_tensor(np.asarray(self.magnitude, dtype=np.float32))
+        real, _ = ops.ifft2((magnitude * ops.cos(phase), magnitude * ops.sin(phase)))
+        return ops.transpose(real, (0, 2, 3, 1))
+
+    def to_image(self, params: Any) -> Any:
+        return ops.clip(self.spectral_image(params), 0.0, 1.0)
+
+    def from_image(self, image: Any) -> Any:
+        raise ValueError(
+            "Regularizers that edit the image (decay, blur, bilateral, clipping) cannot be "
+            "written back into MACO's phases; use penalties (l1, l2, tv) instead."
+        )
+
+
 def pixel(
     decorrelate: bool = False, colour_matrix: np.ndarray | None = None, init_std: float = 0.1
 ) -> Pixel:
@@ -216,3 +277,9 @@ def fourier(
 def latent(generator: keras.Model) -> Latent:
     """The latent space of ``generator`` (a learned prior); images stay on its manifold."""
     return Latent(generator=generator, name=f"latent of {generator.name}")
+
+
+def maco(magnitude: np.ndarray) -> Maco:
+    """The Fourier phase only, the amplitude spectrum fixed to ``magnitude`` ``(C, H, W)``:
+    a dataset's mean amplitude spectrum (:func:`featviz.data.prepare.amplitude_spectrum`)."""
+    return Maco(magnitude=np.asarray(magnitude, dtype=np.float32))

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 
 from featviz.engine import regularizers as reg
 from featviz.engine.objectives import Objective
-from featviz.engine.params import Parameterization, fourier, pixel
+from featviz.engine.params import Parameterization, fourier, latent, maco, pixel
 from featviz.engine.render import RenderResult, render
 from featviz.engine.transforms import Transform, preset
 from featviz.settings import validate_definition
@@ -41,7 +42,24 @@ class Recipe:
     regularizers: list[reg.Regularizer]
 
 
-def build(settings: Mapping[str, Any], image_shape: tuple[int, int, int]) -> Recipe:
+@dataclass(frozen=True)
+class Resources:
+    """What some parameterizations need besides settings: data, or a trained model.
+
+    Attributes:
+        spectrum: the dataset's mean amplitude spectrum ``(C, H, W)``, for ``maco``.
+        generator: the learned prior's decoder, for ``prior``.
+    """
+
+    spectrum: np.ndarray | None = None
+    generator: keras.Model | None = None
+
+
+def build(
+    settings: Mapping[str, Any],
+    image_shape: tuple[int, int, int],
+    resources: Resources | None = None,
+) -> Recipe:
     """Engine objects for the render ``settings`` and a model taking ``image_shape`` images.
 
     Settings absent from ``settings`` take the schema's defaults (``$defs/render``
@@ -50,11 +68,23 @@ def build(settings: Mapping[str, Any], image_shape: tuple[int, int, int]) -> Rec
 
     Raises:
         SettingsError: a setting the schema does not accept.
+        ValueError: ``maco`` without the dataset's spectrum, ``prior`` without a generator.
     """
     settings = validate_definition("render", settings, "render")
+    resources = resources or Resources()
     decorrelate = settings["decorrelate"] and image_shape[-1] == 3
-    if settings["parameterization"] == "fourier":
+    kind = settings["parameterization"]
+    if kind == "fourier":
         param = fourier(decay=float(settings["fourier_decay"]), decorrelate=decorrelate)
+    elif kind == "maco":
+        if resources.spectrum is None:
+            raise ValueError("The maco parameterization needs the dataset's amplitude spectrum.")
+        param = maco(resources.spectrum)
+    elif kind == "prior":
+        if resources.generator is None:
+            raise ValueError("The prior parameterization needs the learned prior's decoder.")
+        param = latent(resources.generator)
+        param.name = "learned prior (autoencoder latent)"
     else:
         param = pixel(decorrelate=decorrelate)
     name = settings["transforms"]
@@ -91,6 +121,7 @@ def render_with(
     model: keras.Model,
     objectives: list[Objective],
     settings: Mapping[str, Any] | None,
+    resources: Resources | None = None,
     **kwargs: Any,
 ) -> tuple[RenderResult, str]:
     """:func:`~featviz.engine.render` with the render ``settings`` (learning rate, seed,
@@ -99,7 +130,7 @@ def render_with(
     ``kwargs`` go to :func:`~featviz.engine.render` (``steps``, ``batch_size``, ...).
     """
     settings = validate_definition("render", settings or {}, "render")
-    cooked = build(settings, input_shape(model))
+    cooked = build(settings, input_shape(model), resources)
     result = render(
         model,
         objectives,

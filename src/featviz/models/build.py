@@ -25,10 +25,13 @@ def build_model(
             width,
             arch.kernel_size,
             padding="same",
-            activation="relu",
+            activation=None if arch.batch_norm else "relu",
             name=f"conv{i}",
             kernel_initializer=keras.initializers.GlorotUniform(seed=next(counter)),
         )(x)
+        if arch.batch_norm:
+            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.Activation("relu", name=f"relu{i}")(x)
         x = keras.layers.MaxPooling2D(arch.pool_size, padding="same", name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(arch.dense_units, start=1):

@@ -24,6 +24,33 @@ from typing import Any
 
 #: Layers whose output no objective reads: the input, and layers that only copy or drop values.
 UNREADABLE = frozenset({"InputLayer", "Dropout", "Flatten", "Reshape"})
+#: Layers whose output has the shape of their (first) input.
+SHAPE_PRESERVING = frozenset(
+    {
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "PReLU",
+        "ELU",
+        "Softmax",
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "Dropout",
+        "SpatialDropout2D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "Rescaling",
+        "Normalization",
+        "Identity",
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+    }
+)
 #: 2-D convolutions: the layers with filters whose feature maps the activations study shows.
 CONVOLUTIONS = frozenset({"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose"})
 
@@ -46,12 +73,17 @@ class LayerTable:
     logits: str
     input_shape: tuple[int, ...]
 
-    def names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
-
     def readable(self) -> list[str]:
         """Names of the layers whose outputs an objective may read."""
         return [layer.name for layer in self.layers if layer.kind not in UNREADABLE]
+
+    def embedding_layer(self) -> str:
+        """The last layer with activations before the logits: the model's embedding."""
+        readable = self.readable()
+        position = readable.index(self.logits)
+        if position == 0:
+            raise ValueError(f"The model has no layer with activations before '{self.logits}'.")
+        return readable[position - 1]
 
     def conv_layers(self) -> list[str]:
         return [layer.name for layer in self.layers if layer.kind in CONVOLUTIONS]
@@ -93,6 +125,9 @@ class LayerTable:
         layers = [Layer("image", "InputLayer", int(input_shape[-1]), True)]
         for i, width in enumerate(arch.conv_filters, start=1):
             layers.append(Layer(f"conv{i}", "Conv2D", int(width), True))
+            if arch.batch_norm:
+                layers.append(Layer(f"bn{i}", "BatchNormalization", int(width), True))
+                layers.append(Layer(f"relu{i}", "Activation", int(width), True))
             layers.append(Layer(f"pool{i}", "MaxPooling2D", int(width), True))
         h, w = (int(s) for s in input_shape[:2])
         for _ in arch.conv_filters:  # 'same' pooling rounds up
@@ -110,9 +145,24 @@ class LayerTable:
         """The table of a serialized Keras model (``keras.saving.serialize_keras_object``).
 
         Output widths are read where the config states them: a layer's output
-        shape is the input shape recorded by the layer that consumes it, and a
-        conv or dense layer's width is its ``filters`` or ``units``.
+        shape is the input shape recorded by the layer that consumes it (or its
+        own input shape, for layers that keep it), and a conv or dense layer's
+        width is its ``filters`` or ``units``.
+
+        Raises:
+            ValueError: a config featviz cannot render from: not a functional or
+                sequential model, an image input without a fixed size, several
+                outputs.
         """
+        try:
+            return cls._from_config(serialized)
+        except (KeyError, IndexError, TypeError) as err:
+            raise ValueError(
+                f"Unsupported Keras model config ({type(err).__name__}: {err})."
+            ) from None
+
+    @classmethod
+    def _from_config(cls, serialized: Mapping[str, Any]) -> LayerTable:
         kind = serialized.get("class_name")
         config = serialized.get("config", {})
         entries = config.get("layers", [])
@@ -123,21 +173,28 @@ class LayerTable:
             )
         names = [e.get("name") or e["config"]["name"] for e in entries]
         shapes: dict[str, list] = {}  # output shape of each layer, where known
+        inputs: dict[str, list] = {}  # (first) input shape of each layer, where known
         if kind == "Sequential":
             for prev, entry in zip(names, entries[1:], strict=False):
                 shape = (entry.get("build_config") or {}).get("input_shape")
                 if shape is not None:
                     shapes[prev] = list(shape)
+            for prev, name in zip(names, names[1:], strict=False):
+                if prev in shapes:
+                    inputs[name] = shapes[prev]
         else:
-            for entry in entries:
+            for name, entry in zip(names, entries, strict=True):
                 for history, shape in _inbound(entry.get("inbound_nodes", [])):
                     shapes.setdefault(history, list(shape))
+                    inputs.setdefault(name, list(shape))
         layers = []
         for name, entry in zip(names, entries, strict=True):
             layer_config = entry.get("config", {})
             if entry["class_name"] == "InputLayer":
                 shape = layer_config.get("batch_shape") or layer_config.get("batch_input_shape")
                 shapes.setdefault(name, list(shape))
+            if name not in shapes and entry["class_name"] in SHAPE_PRESERVING and name in inputs:
+                shapes[name] = inputs[name]
             shape = shapes.get(name)
             units = layer_config.get("filters") or layer_config.get("units")
             if units is None and shape is not None and shape[-1] is not None:
@@ -149,8 +206,20 @@ class LayerTable:
         if kind == "Sequential":
             logits, first = names[-1], shapes[names[0]]
         else:
+            for key in ("input_layers", "output_layers"):
+                spec = config[key]
+                if isinstance(spec, dict) or (isinstance(spec[0], list | tuple) and len(spec) > 1):
+                    raise ValueError(
+                        f"The model has several {key.split('_')[0]}s; featviz renders models "
+                        "with one image input and one output of class scores."
+                    )
             logits = _first_name(config["output_layers"])
             first = shapes[_first_name(config["input_layers"])]
+        if len(first) != 4 or any(s is None for s in first[1:]):
+            raise ValueError(
+                f"The model's input has shape {tuple(first[1:])}; featviz renders images of a "
+                "fixed size (height, width, channels)."
+            )
         return cls(tuple(layers), logits, tuple(int(s) for s in first[1:]))
 
     @classmethod

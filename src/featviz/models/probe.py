@@ -1,9 +1,8 @@
 """Look inside a loaded model: its layer table, its logits layer, its activations on data.
 
 Every study that reads a model goes through these helpers, so a layer is looked
-up, the logits layer is recognized and a data split is pushed through the model
-in one way everywhere (the feature maps, the convergence sample, and the studies
-that rank dataset examples).
+up and a data split is pushed through the model in one way everywhere (the
+feature maps, the convergence sample, the metrics' embeddings).
 """
 
 from __future__ import annotations
@@ -40,11 +39,6 @@ def get_layer(model: keras.Model, name: str) -> keras.layers.Layer:
     """The layer called ``name``; an unknown name lists the layers with activations."""
     layer_table(model).get(name)
     return model.get_layer(name)
-
-
-def is_logits(model: keras.Model, name: str) -> bool:
-    """Whether layer ``name`` gives the model's output (the class logits)."""
-    return layer_table(model).logits == name
 
 
 def sub_model(model: keras.Model, layers: Sequence[str]) -> keras.Model:

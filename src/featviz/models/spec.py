@@ -5,7 +5,14 @@
 ``same`` padding; ``cnn2`` drops conv3, and narrower variants scale the
 widths. The last dense layer outputs logits (no softmax), so class logits
 can be maximized directly. Layer names follow the seed's (``conv1``...,
-``pool1``..., ``fc1``..., the logits layer being the last ``fc``).
+``pool1``..., ``fc1``..., the logits layer being the last ``fc``). With
+``batch_norm`` each convolution is followed by batch normalization before its
+ReLU (``conv1 -> bn1 -> relu1 -> pool1``), as in the judge model that scores
+visualizations.
+
+The dataclass's defaults are the schema's (``$defs/architecture`` of
+``config/schema.yaml``; a test keeps them equal); :meth:`Architecture.from_config`
+fills a config entry from the schema.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from featviz.settings import validate_definition
 
 
 @dataclass(frozen=True)
@@ -24,23 +33,21 @@ class Architecture:
     pool_size: int = 2
     dense_units: tuple[int, ...] = (1024,)
     dropout: float = 0.5
+    batch_norm: bool = False
 
     @classmethod
-    def from_config(cls, entry: Mapping[str, Any]) -> Architecture:
-        """Build from a ``models.<name>`` configuration entry."""
+    def from_config(cls, entry: Mapping[str, Any], where: str = "architecture") -> Architecture:
+        """Build from a ``models.<name>`` configuration entry (defaults from the schema).
+
+        Raises:
+            SettingsError: a key or value the schema does not accept.
+        """
+        entry = validate_definition("architecture", entry, where)
         fields = {k: entry[k] for k in cls.__dataclass_fields__ if k in entry}
         for key in ("conv_filters", "dense_units"):
             if key in fields:
                 fields[key] = tuple(int(v) for v in fields[key])
-        arch = cls(**fields)
-        if not arch.conv_filters or min(arch.conv_filters) < 1:
-            raise ValueError(
-                "conv_filters must be a non-empty list of positive ints, "
-                f"got {list(arch.conv_filters)}."
-            )
-        if not 0.0 <= arch.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {arch.dropout}.")
-        return arch
+        return cls(**fields)
 
     @property
     def logits_layer(self) -> str:

@@ -28,13 +28,13 @@ workflow reads the declarations and must not pay TensorFlow's start-up.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from featviz.models.layers import LayerTable
 from featviz.results import CAPTION_SUFFIX, MANIFEST_SUFFIX, Result, manifest_path, publish
-from featviz.settings import validate_section
+from featviz.settings import validate_definition, validate_section
 
 Settings = Mapping[str, Any]
 
@@ -46,8 +46,10 @@ class Job:
     Attributes:
         key: what distinguishes the job within a model (a layer, ``conv1-6-9``).
         model: the ``.keras`` file.
-        data: the prepared dataset (``.npz``), if the study reads data.
         out_dir: the study's folder for this model; every file goes there.
+        data: the prepared dataset (``.npz``), if the study reads data.
+        extras: other inputs by name (:data:`EXTRA_INPUTS`): the judge model, the
+            learned prior's decoder.
         dataset: the dataset's name (captions and report tables).
         model_name: the model's name (captions and report tables).
     """
@@ -56,6 +58,7 @@ class Job:
     model: Path
     out_dir: Path
     data: Path | None = None
+    extras: Mapping[str, Path] = field(default_factory=dict)
     dataset: str = ""
     model_name: str = ""
 
@@ -75,6 +78,38 @@ class Job:
             raise ValueError(f"The {study} study reads test images: give the prepared dataset.")
         return self.data
 
+    def extra(self, name: str) -> Path:
+        """The extra input ``name``; a missing one is named with what it is for."""
+        if name not in self.extras:
+            raise ValueError(
+                f"This job needs {EXTRA_INPUTS[name]}: give it as --input {name}=PATH."
+            )
+        return Path(self.extras[name])
+
+    def resources(self, recipes: Sequence[Mapping[str, Any]]):
+        """What rendering ``recipes`` needs besides settings: the dataset's amplitude spectrum
+        for ``maco``, the prior's decoder for ``prior`` (loaded only when used)."""
+        from featviz.engine.recipe import Resources
+
+        kinds = {recipe["parameterization"] for recipe in recipes}
+        spectrum = generator = None
+        if "maco" in kinds:
+            from featviz.data.prepare import load_prepared
+
+            spectrum = load_prepared(self.require_data("maco"))["amplitude_spectrum"]
+        if "prior" in kinds:
+            from featviz.models.probe import load_model
+
+            generator = load_model(self.extra("prior"))
+        return Resources(spectrum=spectrum, generator=generator)
+
+
+#: Inputs a study job may need besides its model and data, with what each is.
+EXTRA_INPUTS = {
+    "judge": "the judge model (results/<dataset>/judge/model.keras)",
+    "prior": "the learned prior's decoder (results/<dataset>/prior/decoder.keras)",
+}
+
 
 class Study:
     """Base class of the studies; see the module docstring for what a subclass declares."""
@@ -84,6 +119,8 @@ class Study:
     sections: ClassVar[dict[str, str]]
     figures: ClassVar[dict[str, str]] = {"figure": "{job}.png"}
     files: ClassVar[dict[str, str]] = {}
+    #: Keys of the section that decide which jobs run; no job reads them.
+    plan_keys: ClassVar[tuple[str, ...]] = ()
 
     # -- declarations -------------------------------------------------------------------------
 
@@ -104,9 +141,19 @@ class Study:
         """The keys of the jobs this study runs for a model with layers ``table``."""
         raise NotImplementedError
 
+    def recipes(self, settings: Settings) -> list[dict[str, Any]]:
+        """The render recipes the study's jobs use (its own section for most), validated."""
+        return [validate_definition("render", settings, self.name)]
+
+    def needs(self, settings: Settings) -> list[str]:
+        """Extra inputs (:data:`EXTRA_INPUTS`) the study's jobs read: the prior's decoder
+        when a recipe renders through the prior."""
+        kinds = {recipe["parameterization"] for recipe in self.recipes(settings)}
+        return ["prior"] if "prior" in kinds else []
+
     def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
-        """The part of the section that job ``key`` reads (the whole section by default)."""
-        return dict(settings)
+        """The part of the section that job ``key`` reads: all but the plan keys by default."""
+        return {k: v for k, v in settings.items() if k not in self.plan_keys}
 
     def check(self, settings: Settings, table: LayerTable) -> None:
         """Check the section's layer names (and unit indices) against a model's layers.
@@ -133,6 +180,12 @@ class Study:
 
     # -- running --------------------------------------------------------------------------------
 
+    def validate(self, settings: Settings | None) -> dict[str, Any]:
+        """``settings`` checked by the schema, defaults filled, plan keys left out: what a
+        job reads, and what its provenance records."""
+        checked = validate_section(self.name, settings)
+        return {k: v for k, v in checked.items() if k not in self.plan_keys}
+
     def execute(self, job: Job, settings: Settings | None) -> tuple[Result, list[Path]]:
         """Validate ``settings`` (defaults from the schema), run ``job`` and publish it.
 
@@ -143,7 +196,7 @@ class Study:
             SettingsError: a setting the schema does not accept.
             RuntimeError: the study wrote other files than it declares (a bug).
         """
-        settings = validate_section(self.name, settings)
+        settings = self.validate(settings)
         result = self.run(job, settings)
         result.labels = {"dataset": job.dataset, "model": job.model_name, **result.labels}
         files = publish(result, manifest_path(job.out_dir, job.key))
@@ -168,8 +221,9 @@ def format_units(indices: Sequence[int] | None, noun: str = "unit") -> str:
     if indices is None:
         return f"every {noun}"
     indices = list(indices)
+    plural = noun + ("es" if noun.endswith("s") else "s")
     if len(indices) == 1:
         return f"{noun} {indices[0]}"
     if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
-        return f"{noun}s {indices[0]}-{indices[-1]}"
-    return f"{noun}s " + ", ".join(map(str, indices))
+        return f"{plural} {indices[0]}-{indices[-1]}"
+    return f"{plural} " + ", ".join(map(str, indices))

@@ -6,10 +6,10 @@ steps. The sample is drawn from the *live* units: those whose activation is
 above zero somewhere on the start image, since a ReLU unit that is zero
 everywhere has no gradient and its objective never moves (such dead units
 are counted, not plotted). The *plateau step* of a trace is the first recorded
-step after which the objective rises by no more than ``tolerance`` (relative,
-1 % by default) over the following ``window`` share of the run (a tenth by
-default). A trace that never satisfies this before its last window has not
-plateaued within the run.
+step after which the objective rises by no more than ``tolerance`` (relative)
+over the following ``window`` share of the run (both are settings of the
+``convergence`` section). A trace that never satisfies this before its last
+window has not plateaued within the run.
 
 The seed study stopped every optimization at :data:`SEED_STEPS`; the report
 says what the plateaus found here make of that choice.
@@ -35,7 +35,7 @@ SEED_STEPS = 20_000
 
 
 def plateau_step(
-    steps: np.ndarray, trace: np.ndarray, window: float = 0.1, tolerance: float = 0.01
+    steps: np.ndarray, trace: np.ndarray, *, window: float, tolerance: float
 ) -> int | None:
     """First recorded step after which ``trace`` rises by at most ``tolerance`` over ``window``.
 
@@ -142,13 +142,10 @@ class Convergence(Study):
     category = "Convergence"
     sections = {"convergence": "How many steps? Convergence of the objective"}
     files = {"arrays": "{job}.npz", "table": "{job}.csv"}
+    plan_keys = ("layers", "classes")
 
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return layers_and_classes(settings["layers"], settings["classes"], table)
-
-    def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
-        kept = {k: v for k, v in settings.items() if k not in ("layers", "classes")}
-        return {**kept, "layers": [key]}
 
     def run(self, job: Job, settings: Settings) -> Result:
         """Record long runs for a sample of the layer; write ``<layer>.npz/.csv`` and the figure."""
@@ -163,7 +160,8 @@ class Convergence(Study):
         n = table.get(layer).units
         classes = layer == table.logits
         shape = recipe.input_shape(model)
-        param = recipe.build(settings, shape).param.bind(shape)
+        resources = job.resources([settings])
+        param = recipe.build(settings, shape, resources).param.bind(shape)
         start = keras.ops.convert_to_numpy(
             param.to_image(keras.ops.convert_to_tensor(param.init(1, seed)))
         )
@@ -183,11 +181,15 @@ class Convergence(Study):
             model,
             objectives,
             settings,
+            resources,
             steps=steps,
             trace_every=every,
             batch_size=len(objectives),
         )
-        plateaus = [plateau_step(result.trace_steps, t, window, tolerance) for t in result.traces]
+        plateaus = [
+            plateau_step(result.trace_steps, t, window=window, tolerance=tolerance)
+            for t in result.traces
+        ]
         arrays, table_path = job.path(self.files["arrays"]), job.path(self.files["table"])
         write_npz(
             arrays,

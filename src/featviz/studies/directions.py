@@ -9,8 +9,6 @@ reads as a feature too.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from featviz.io import write_npz
@@ -31,12 +29,10 @@ class Directions(Study):
     category = "Directions"
     sections = {"directions": "Random directions in activation space"}
     files = {"arrays": "{job}.npz"}
+    plan_keys = ("layers",)
 
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return list(dict.fromkeys(settings["layers"]))
-
-    def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
-        return {**settings, "layers": [key]}
 
     def run(self, job: Job, settings: Settings) -> Result:
         """Maximize ``count`` random directions of the layer; write ``<layer>.npz`` and the row."""
@@ -50,7 +46,12 @@ class Directions(Study):
         vectors = random_directions(n, count, seed)
         objectives = [direction(layer, v, label=f"dir{k}") for k, v in enumerate(vectors)]
         result, how = recipe.render_with(
-            model, objectives, settings, steps=steps, batch_size=len(objectives)
+            model,
+            objectives,
+            settings,
+            job.resources([settings]),
+            steps=steps,
+            batch_size=len(objectives),
         )
         arrays = job.path(self.files["arrays"])
         write_npz(arrays, directions=vectors, images=result.images, values=result.values)

@@ -69,13 +69,14 @@ class Filters(Study):
         "classes": "Classes",
     }
     files = {"arrays": "{job}.npz", "table": "{job}.csv"}
+    plan_keys = ("classes",)
 
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return layers_and_classes(settings["units"], settings["classes"], table)
 
     def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
         units = {key: settings["units"].get(key, "all")}
-        return {**{k: v for k, v in settings.items() if k != "classes"}, "units": units}
+        return {**super().job_settings(settings, key), "units": units}
 
     def check(self, settings: Settings, table: LayerTable) -> None:
         for layer in self.jobs(settings, table):
@@ -107,6 +108,7 @@ class Filters(Study):
             model,
             [o for o in objectives for _ in range(restarts)],
             settings,
+            job.resources([settings]),
             steps=settings["steps"],
             batch_size=settings["batch_size"],
         )
@@ -135,7 +137,7 @@ class Filters(Study):
         labels = [every.names[i] if classes else f"#{indices[k]}" for k, i in enumerate(pick)]
         png = job.path(self.figures["figure"])
         plot_grid(images, values, labels, title, png, order)
-        which = "every class" if classes else format_units(_indices(settings, layer))
+        which = format_units(_indices(settings, layer), "class" if classes else "unit")
         caption = (
             f"Images that maximize {'the logit' if classes else 'the mean activation'} of "
             f"{which} of {layer} of {job.label}: {steps} Adam steps at learning rate {lr:g} "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -130,18 +130,11 @@ class Joint(Study):
     sections = {"joint": "Filters maximized together"}
     figures = {"figure": "{job}.png", "tradeoff": "{job}_tradeoff.png"}
     files = {"arrays": "{job}.npz"}
+    plan_keys = ("pairs", "triples")
 
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         combos = [*settings["pairs"], *settings["triples"]]
         return [combo_key(settings["layer"], c) for c in combos]
-
-    def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
-        filters = parse_key(key, settings["layer"])
-        return {
-            **settings,
-            "pairs": [filters] if len(filters) == 2 else [],
-            "triples": [filters] if len(filters) == 3 else [],
-        }
 
     def check(self, settings: Settings, table: LayerTable) -> None:
         layer = settings["layer"]
@@ -170,7 +163,12 @@ class Joint(Study):
         )
         objectives = [weighted(singles, w) for w in grid]
         result, how = recipe.render_with(
-            model, objectives, settings, steps=steps, batch_size=len(objectives)
+            model,
+            objectives,
+            settings,
+            job.resources([settings]),
+            steps=steps,
+            batch_size=len(objectives),
         )
         own = result.activations[layer][:, filters]
         arrays = job.path(self.files["arrays"])
