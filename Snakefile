@@ -4,8 +4,6 @@
 #   snakemake --cores 2                                  demo (generated data, minutes)
 #   snakemake --cores 8 --configfile config/paper.yaml   MNIST and SVHN with the seed's budgets
 
-import os
-
 from snakemake.utils import min_version, validate
 
 from featviz.studies import REGISTRY as STUDIES
@@ -22,9 +20,6 @@ if not config:
 
 
 validate(config, "config/schema.yaml", set_default=True)
-
-# environment.yml installs featviz from this checkout (conda reads it from elsewhere).
-os.environ["FEATVIZ_ROOT"] = workflow.basedir
 
 
 report: "workflow/report/workflow.rst"

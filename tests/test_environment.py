@@ -1,5 +1,6 @@
 """environment.yml is a conda environment conda accepts, and it mirrors pyproject.toml."""
 
+import os
 import tomllib
 
 import pytest
@@ -64,5 +65,12 @@ def test_a_line_pip_refuses_is_caught(tmp_path):
         list(parse_requirements(str(requirements), session=PipSession()))
 
 
-def test_the_snakefile_tells_conda_where_the_checkout_is():
-    assert 'os.environ["FEATVIZ_ROOT"] = workflow.basedir' in (ROOT / "Snakefile").read_text()
+def test_the_workflow_tells_conda_where_the_checkout_is(monkeypatch):
+    from featviz import workflow
+
+    monkeypatch.delenv("FEATVIZ_ROOT", raising=False)
+    workflow.export_checkout(str(ROOT))
+    assert os.environ["FEATVIZ_ROOT"] == str(ROOT)
+    assert (
+        "plan.export_checkout(workflow.basedir)" in (ROOT / "workflow/rules/common.smk").read_text()
+    )

@@ -18,6 +18,7 @@ Keras: a model's layers come from its architecture or its file's config.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,16 @@ def report_manifests(config: Config) -> list[str]:
     for name in studies.REGISTRY:
         manifests += study_manifests(config, name)
     return manifests
+
+
+def export_checkout(path: str) -> None:
+    """Set ``FEATVIZ_ROOT`` to the checkout, for ``environment.yml``'s pip line.
+
+    Snakemake copies the environment file under ``.snakemake/conda/`` before conda
+    reads it, so the file cannot name the checkout by a relative path; jobs and the
+    conda it starts inherit this variable instead.
+    """
+    os.environ["FEATVIZ_ROOT"] = str(path)
 
 
 def check(config: Config) -> None:

@@ -26,6 +26,9 @@ wildcard_constraints:
 # Layer names and unit indices are checked against every model before any job runs.
 plan.check(config)
 
+# environment.yml installs featviz from this checkout; conda reads a copy of it elsewhere.
+plan.export_checkout(workflow.basedir)
+
 STUDY_COMMAND = (
     "featviz study {params.study} --rule {params.study} --threads {threads}"
     " --dataset {wildcards.dataset} --model-name {wildcards.model}"
