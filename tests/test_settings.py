@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 def test_defaults_come_from_the_schema():
     filters = defaults("filters")
     assert filters["steps"] == schema()["properties"]["filters"]["properties"]["steps"]["default"]
-    render = schema()["$defs"]["render"]["properties"]
+    render = schema()["$defs"]["optimizer"]["properties"]
     assert filters["learning_rate"] == render["learning_rate"]["default"]
     assert defaults("activations") == {"images": 10}
     joint = validate_section("joint", {"pairs": [[1, 2]]})
@@ -105,13 +105,15 @@ def test_the_package_carries_the_schema_it_validates_with():
 
 def test_shared_render_settings_are_declared_once():
     """Sections that render take learning rate, seed and recipe from $defs/render, unredeclared."""
-    shared = set(schema()["$defs"]["render"]["properties"])
+    defs = schema()["$defs"]
+    shared = set(defs["optimizer"]["properties"]) | set(defs["recipe"]["properties"])
     renderers = [
         name
         for name, section in schema()["properties"].items()
         if {"$ref": "#/$defs/render"} in section.get("allOf", [])
+        or {"$ref": "#/$defs/optimizer"} in section.get("allOf", [])
     ]
-    assert set(renderers) >= {"filters", "convergence", "joint", "directions"}
+    assert set(renderers) >= {"filters", "convergence", "joint", "directions", "ablation"}
     for name in renderers:
         own = set(schema()["properties"][name].get("properties", {}))
         assert not own & shared, f"{name} redeclares {own & shared}"

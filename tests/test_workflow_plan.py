@@ -38,13 +38,27 @@ def test_paper_raw_files():
 def test_report_manifests_in_the_seeds_order():
     cfg = config("demo.yaml")
     manifests = plan.report_manifests(cfg)
-    assert manifests[0] == "results/synthetic-digits/cnn3/training.result.json"
+    assert manifests[:6] == [
+        "results/synthetic-digits/cnn3/training.result.json",
+        "results/synthetic-house-numbers/cnn3/training.result.json",
+        "results/synthetic-digits/judge/training.result.json",
+        "results/synthetic-house-numbers/judge/training.result.json",
+        "results/synthetic-digits/prior/prior.result.json",
+        "results/synthetic-house-numbers/prior/prior.result.json",
+    ]
     study = [m.split("/")[3] if m.count("/") > 3 else "train" for m in manifests]
-    order = ["train", "activations", "convergence", "joint", "filters", "directions"]
+    order = ["train", "activations", "convergence", "joint", "filters", "directions", "ablation"]
     assert study == sorted(study, key=order.index)
     assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12.result.json" in manifests
-    per_model = 1 + 3 + 4 + 2 + 5 + 3
-    assert len(manifests) == 2 * per_model == len(set(manifests))
+    per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1
+    assert len(manifests) == 2 * per_dataset == len(set(manifests))
+    assert plan.study_inputs(cfg, "ablation", "synthetic-digits", "cnn3") == {
+        "model": "results/synthetic-digits/cnn3/model.keras",
+        "data": "results/synthetic-digits/data/dataset.npz",
+        "judge": "results/synthetic-digits/judge/model.keras",
+        "prior": "results/synthetic-digits/prior/decoder.keras",
+    }
+    assert "judge" not in plan.study_inputs(cfg, "filters", "synthetic-digits", "cnn3")
 
 
 def test_study_jobs_outputs_and_slices():
@@ -141,6 +155,7 @@ def test_a_model_has_settings_of_its_own(tmp_path, monkeypatch):
         "convergence": {"layers": ["branch"]},
         "joint": {"layer": "sum", "pairs": [[0, 1]], "triples": []},
         "directions": {"layers": ["norm"]},
+        "ablation": {"layers": ["branch"]},
     }
     plan.check(cfg)
     assert plan.pairs(cfg) == [

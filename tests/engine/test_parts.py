@@ -230,3 +230,35 @@ def test_slicing_falls_back_when_an_image_reads_several_channels(tiny_model):
     chunk = [0.5 * channel("conv2", 1) + 0.5 * channel("conv2", 2), channel("conv2", 0)]
     assert plan_slice(tiny_model, chunk, ["conv2"]) is None
     assert plan_slice(tiny_model, [channel("pool1", 0)], ["pool1"]) is None
+
+
+def test_maco_keeps_the_datasets_amplitude_spectrum(tiny_model):
+    from featviz.data.prepare import amplitude_spectrum
+    from featviz.engine import channel, maco, render
+
+    rng = np.random.default_rng(0)
+    smooth = np.clip(rng.normal(0.5, 0.15, size=(40, 12, 12, 1)), 0, 1)
+    magnitude = amplitude_spectrum((smooth * 255).astype(np.uint8))
+    param = maco(magnitude).bind((12, 12, 1))
+    phases = keras.ops.convert_to_tensor(param.init(4, seed=1))
+    image = keras.ops.convert_to_numpy(param.spectral_image(phases))
+    spectrum = np.abs(np.fft.fft2(np.moveaxis(image, -1, 1), axes=(2, 3)))
+    np.testing.assert_allclose(spectrum, np.broadcast_to(magnitude, spectrum.shape), atol=1e-3)
+    np.testing.assert_allclose(image.mean(axis=(1, 2, 3)), magnitude[0, 0, 0] / 144, rtol=1e-4)
+    result = render(
+        tiny_model,
+        [channel("conv1", 0)] * 2,
+        param=maco(magnitude),
+        steps=30,
+        learning_rate=0.1,
+        progress=False,
+    )
+    assert result.images.min() >= 0 and result.images.max() <= 1
+    assert (result.values >= result.traces[:, 0]).all()
+    # the rendered (clipped) image keeps the spectrum's shape: its DC and energy stay close
+    rendered = np.abs(np.fft.fft2(np.moveaxis(result.images, -1, 1), axes=(2, 3)))
+    assert np.abs(rendered - magnitude).mean() / magnitude.mean() < 0.3
+    with pytest.raises(ValueError, match=r"amplitude spectrum of shape \(1, 12, 12\)"):
+        maco(magnitude[:, :8, :8]).bind((12, 12, 1))
+    with pytest.raises(ValueError, match="cannot be written back into MACO's phases"):
+        maco(magnitude).bind((12, 12, 1)).from_image(image)

@@ -148,3 +148,58 @@ def test_transforms_and_regularizers_deterministic_and_rising(colour_model):
     alive = a.traces[:, 0] > 0
     assert (a.values[alive] > a.traces[alive, 0]).all()
     assert set(a.activations) == {"conv1"} and a.activations["conv1"].shape == (5, 5)
+
+
+def test_variants_render_as_if_each_ran_alone(tiny_model):
+    """Settings that share a parameterization run in one batch, each image with its own.
+
+    Image k of a mixed batch equals image k of a batch rendered all with variant k:
+    the same start image (one draw for the batch), the same steps.
+    """
+    from featviz.engine import Variant, gaussian_blur, l2, preset
+
+    objective = channel("conv2", 1)
+    variants = [
+        Variant(),
+        Variant(regularizers=(l2(0.5),)),
+        Variant(regularizers=(gaussian_blur(1.0, every=2),)),
+        Variant(transforms=preset("grey28")),
+    ]
+    kwargs = dict(steps=24, learning_rate=0.1, seed=3, progress=False)
+    mixed = render(
+        tiny_model, [objective] * 4, variants=variants, variant_of=[0, 1, 2, 3], **kwargs
+    )
+    for k, variant in enumerate(variants):
+        alone = render(
+            tiny_model, [objective] * 4, variants=[variant], variant_of=[0] * 4, **kwargs
+        )
+        np.testing.assert_allclose(mixed.images[k], alone.images[k], atol=1e-5)
+    plain = render(tiny_model, [objective] * 4, **kwargs)
+    np.testing.assert_array_equal(
+        plain.images,
+        render(
+            tiny_model, [objective] * 4, variants=variants[:1], variant_of=[0] * 4, **kwargs
+        ).images,
+    )
+    assert np.abs(mixed.images[1] - 0.5).mean() < np.abs(mixed.images[0] - 0.5).mean()
+    with pytest.raises(ValueError, match="variant_of must give each of the 2 objectives"):
+        render(tiny_model, [objective] * 2, variants=variants, variant_of=[0, 5], **kwargs)
+    with pytest.raises(ValueError, match="inside the variants, not beside them"):
+        render(
+            tiny_model,
+            [objective],
+            regularizers=[l2(0.5)],
+            variants=variants[:1],
+            variant_of=[0],
+            **kwargs,
+        )
+
+
+def test_evaluate_gives_the_render_loops_values(tiny_model):
+    from featviz.engine import evaluate
+
+    objectives = [channel("conv2", 0), class_logit("fc2", 2), unit("fc1", 3)]
+    result = render(tiny_model, objectives, steps=10, progress=False)
+    np.testing.assert_allclose(
+        evaluate(tiny_model, objectives, result.images), result.values, rtol=1e-4, atol=1e-5
+    )

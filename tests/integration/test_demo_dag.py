@@ -46,6 +46,25 @@ TINY = {
         "steps": 12,
     },
     "directions": {"layers": ["conv1", "conv3"], "count": 3, "steps": 12},
+    "judge": {"architecture": {"conv_filters": [4, 6], "kernel_size": 3, "dense_units": [16]}},
+    "prior": {"latent_dim": 4, "epochs": 1},
+    "ablation": {
+        "layers": ["conv1", "conv2"],
+        "units_per_layer": 1,
+        "steps": 8,
+        "restarts": 2,
+        "references": 4,
+        "queries": 8,
+        "settings": {
+            "none": {},
+            "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
+            "transforms": {"transforms": "auto"},
+            "decorrelated": {"decorrelate": True},
+            "maco": {"parameterization": "maco"},
+            "prior": {"parameterization": "prior"},
+        },
+        "combinations": {"blur+transforms": ["blur", "transforms"]},
+    },
 }
 
 
@@ -88,14 +107,15 @@ def test_report_and_every_figure_exist(demo_run):
         for line in report.splitlines()
         if line.startswith("![Figure")
     ]
-    # per dataset: training curve, 3 feature maps, 2 convergence (conv2, classes),
-    # 2 joint figures + 2 trade-offs, 3 unit grids + 1 class grid, 2 directions
-    assert len(figures) == 2 * 16
+    # per dataset: training curves of cnn3 and the judge and the prior's samples, 3 feature
+    # maps, 2 convergence (conv2, classes), 2 joint figures + 2 trade-offs, 3 unit grids +
+    # 1 class grid, 2 directions, 3 ablation figures
+    assert len(figures) == 2 * 21
     for rel in figures:
         path = (demo_run / "report" / rel).resolve()
         assert path.stat().st_size > 1000, rel
         assert path.with_suffix(".pdf").stat().st_size > 1000, rel
-    assert "**Figure 32.**" in report
+    assert "**Figure 42.**" in report
     # the seed's order: feature maps, convergence, joint, filters, classes, directions
     headings = [line for line in report.splitlines() if line.startswith("## ")]
     assert headings == [
@@ -107,6 +127,7 @@ def test_report_and_every_figure_exist(demo_run):
         "## Filters and units that maximize their activation",
         "## Classes",
         "## Random directions in activation space",
+        "## Which recipe? Regularizers measured",
     ]
     assert "The seed optimized for 20,000 steps" in report
     assert "Generated data." in report
@@ -211,3 +232,22 @@ def test_joint_and_directions_outputs(demo_run):
     assert triple["weights"].shape == (6, 3)
     directions = np.load(base / "directions/conv3.npz")
     assert directions["directions"].shape == (3, 8)
+
+
+def test_ablation_ranks_the_settings_and_the_report_names_the_winner(demo_run):
+    import csv
+
+    report = (demo_run / "report" / "report.md").read_text()
+    for dataset, channels in (("synthetic-digits", 1), ("synthetic-house-numbers", 3)):
+        base = demo_run / f"results/{dataset}/cnn3/ablation"
+        recommended = json.loads((base / "recipes_recommended.json").read_text())
+        with open(base / "recipes.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        settings = {r["setting"] for r in rows}
+        expected = {"none", "blur", "transforms", "maco", "prior", "blur+transforms"}
+        assert settings == expected | ({"decorrelated"} if channels == 3 else set())
+        best = max(rows, key=lambda r: float(r["score"]))
+        assert recommended["setting"] == best["setting"]
+        assert f"On {dataset}, **{best['setting']}** scores highest" in report
+        assert 0 <= float(best["two_afc_mean"]) <= 1 and 0 <= float(best["transfer_mean"]) <= 1
+    assert "| synthetic-digits | judge |" in report

@@ -36,6 +36,17 @@ def own_run(tmp_path_factory):
         },
         "joint": {"layer": "sum", "pairs": [[0, 1]], "weights": [0.0, 1.0], "steps": 8},
         "directions": {"layers": ["norm"], "count": 2, "steps": 8},
+        "judge": {"architecture": {"conv_filters": [4], "kernel_size": 3, "dense_units": [8]}},
+        "ablation": {
+            "layers": ["branch"],
+            "units_per_layer": 1,
+            "steps": 4,
+            "restarts": 2,
+            "references": 3,
+            "queries": 5,
+            "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
+            "combinations": {},
+        },
     }
     (workdir / "own.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "--configfile", str(workdir / "own.yaml"))
@@ -55,6 +66,8 @@ def test_every_study_ran_on_the_models_own_layers(own_run):
     assert np.load(base / "filters/sum.npz")["indices"].tolist() == [0, 5]
     assert (base / "convergence/branch.csv").exists() and (base / "joint/sum-0-1.png").exists()
     assert np.load(base / "directions/norm.npz")["directions"].shape == (2, 6)
+    ranked = np.load(base / "ablation/recipes.npz")
+    assert ranked["layers"].tolist() == ["scores"] * 10 + ["branch"] * 2
     report = (own_run / "report/report.md").read_text()
     assert "| synthetic-digits | residual |" in report and "— (imported)" in report
     assert "of sum of residual on synthetic-digits" in report

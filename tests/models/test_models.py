@@ -101,8 +101,8 @@ def test_batch_norm_blocks(tmp_path):
         {"conv_filters": [4, 6], "kernel_size": 3, "dense_units": [8], "batch_norm": True}
     )
     model = build_model(arch, (12, 12, 1), 3, seed=0)
-    assert [la.name for la in model.layers][1:5] == ["conv1", "bn1", "relu1", "pool1"]
-    assert model.get_layer("conv1").get_config()["activation"] == "linear"
+    assert [la.name for la in model.layers][1:4] == ["conv1", "bn1", "pool1"]
+    assert model.get_layer("conv1").get_config()["activation"] == "relu"
     table = LayerTable.from_architecture(arch, (12, 12, 1), 3)
     model.save(tmp_path / "m.keras")
     assert table == LayerTable.from_keras_file(tmp_path / "m.keras")

@@ -43,12 +43,13 @@ def test_sections_follow_the_registry():
         "filters",
         "classes",
         "directions",
+        "ablation",
     ]
 
 
 def test_unknown_study_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"Unknown study 'ablation'. Studies: activations, "):
-        studies.get("ablation")
+    with pytest.raises(ValueError, match=r"Unknown study 'deconv'. Studies: activations, "):
+        studies.get("deconv")
 
 
 class Sloppy(Study):

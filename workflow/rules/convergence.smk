@@ -10,7 +10,7 @@ rule convergence:
         "benchmarks/runs/convergence/{dataset}/{model}/{job}.tsv"
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=240,

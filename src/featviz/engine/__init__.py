@@ -34,13 +34,14 @@ from featviz.engine.regularizers import (
     l2,
     total_variation,
 )
-from featviz.engine.render import RenderError, RenderResult, render
+from featviz.engine.render import RenderError, RenderResult, Variant, evaluate, render
 from featviz.engine.transforms import compose, jitter, pad, preset, rotate, scale
 
 __all__ = [
     "Objective",
     "RenderError",
     "RenderResult",
+    "Variant",
     "bilateral",
     "channel",
     "class_logit",
@@ -52,6 +53,7 @@ __all__ = [
     "decay",
     "default_set",
     "direction",
+    "evaluate",
     "diversity",
     "for_units",
     "fourier",

@@ -58,6 +58,19 @@ class RenderResult:
     activations: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """Transforms and regularizers for a group of the images of one render call.
+
+    Images of different variants share the parameterization and the compiled
+    step: a penalty is weighted per image (zero where a variant lacks it), an
+    image edit and a transform are applied to the batch and kept per image.
+    """
+
+    transforms: Transform | None = None
+    regularizers: tuple[Regularizer, ...] = ()
+
+
 def check_objectives(model: keras.Model, objectives: Sequence[Objective]) -> None:
     """Check that every layer exists and every index and position is in range.
 
@@ -171,6 +184,28 @@ class _Readout:
         return -ops.sum(sim * self.same_group, axis=-1) / count
 
 
+def evaluate(
+    model: keras.Model, objectives: Sequence[Objective], images: np.ndarray, batch_size: int = 64
+) -> np.ndarray:
+    """Each objective's value on its own image, untransformed: ``objectives[i]`` on ``images[i]``.
+
+    The measure "activation reached" of a visualization, and the same read-out
+    the render loop records, computed in batches.
+    """
+    if len(objectives) != len(images):
+        raise ValueError(f"{len(objectives)} objectives but {len(images)} images.")
+    check_objectives(model, objectives)
+    values = []
+    for lo in range(0, len(objectives), batch_size):
+        chunk = list(objectives[lo : lo + batch_size])
+        layers = list(dict.fromkeys(layer for o in chunk for layer in o.layers))
+        sliced = plan_slice(model, chunk, layers)
+        reader, readout = Reader(model, layers, sliced), _Readout(model, chunk, sliced)
+        batch = ops.convert_to_tensor(np.asarray(images[lo : lo + len(chunk)], dtype=np.float32))
+        values.append(ops.convert_to_numpy(readout(reader(batch))))
+    return np.concatenate(values).astype(np.float32)
+
+
 def render(
     model: keras.Model,
     objectives: Sequence[Objective],
@@ -178,6 +213,8 @@ def render(
     param: Parameterization | None = None,
     transforms: Transform | None = None,
     regularizers: Sequence[Regularizer] = (),
+    variants: Sequence[Variant] | None = None,
+    variant_of: Sequence[int] | None = None,
     steps: int = 256,
     learning_rate: float = 0.05,
     seed: int = 0,
@@ -194,6 +231,10 @@ def render(
         param: how images are parameterized (default :func:`~featviz.engine.params.pixel`).
         transforms: random transforms applied before each step (default none).
         regularizers: penalties and image edits, combinable.
+        variants: instead of ``transforms`` and ``regularizers``, several
+            :class:`Variant` s, image ``i`` rendered with ``variants[variant_of[i]]``:
+            settings that share a parameterization run as one batch.
+        variant_of: the variant of each objective (with ``variants``).
         steps: Adam steps per image.
         learning_rate: Adam's step size on the parameters.
         seed: seeds the start images and the transforms: the same seed gives
@@ -219,12 +260,25 @@ def render(
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}.")
     check_objectives(model, objectives)
+    if variants is None:
+        variants, variant_of = [Variant(transforms, tuple(regularizers))], [0] * len(objectives)
+    elif transforms is not None or regularizers:
+        raise ValueError("Give transforms and regularizers inside the variants, not beside them.")
+    variant_of = np.asarray(variant_of if variant_of is not None else [], dtype=np.int64)
+    if (
+        variant_of.shape != (len(objectives),)
+        or not ((variant_of >= 0) & (variant_of < len(variants))).all()
+    ):
+        raise ValueError(
+            f"variant_of must give each of the {len(objectives)} objectives a variant in "
+            f"0..{len(variants) - 1}, got {variant_of.tolist()}."
+        )
     image_shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     param = (param or pixel()).bind(image_shape)
-    if any(not r.is_penalty for r in regularizers) and not param.invertible:
+    edits = [r.name for v in variants for r in v.regularizers if not r.is_penalty]
+    if edits and not param.invertible:
         raise ValueError(
-            f"Regularizers that edit the image "
-            f"({', '.join(r.name for r in regularizers if not r.is_penalty)}) "
+            f"Regularizers that edit the image ({', '.join(dict.fromkeys(edits))}) "
             f"need a parameterization they can write back into; '{param.name}' cannot. "
             "Use penalties (l1, l2, total_variation) instead."
         )
@@ -243,8 +297,8 @@ def render(
                 chunk,
                 start[lo : lo + len(chunk)],
                 param,
-                transforms,
-                regularizers,
+                variants,
+                variant_of[lo : lo + len(chunk)],
                 record_steps,
                 learning_rate,
                 seed + lo,
@@ -271,8 +325,8 @@ def _render_chunk(
     chunk,
     start,
     param,
-    transforms,
-    regularizers,
+    variants,
+    variant_of,
     record_steps,
     learning_rate,
     seed,
@@ -284,34 +338,32 @@ def _render_chunk(
     reader = Reader(model, layers, sliced)
     readout = _Readout(model, chunk, sliced)
     height, width = (int(s) for s in model.inputs[0].shape[1:3])
-    penalties = [r for r in regularizers if r.is_penalty]
-    edits = [r for r in regularizers if not r.is_penalty]
+    used = sorted(set(variant_of.tolist()))
+    mix = _Single(variants[used[0]]) if len(used) == 1 else _Mixed(variants, variant_of)
+    edits = mix.edits
 
     def evaluate(images):
         return readout(reader(images))
 
     def image_loss(images, t):
-        seen = images
-        if transforms is not None:
-            seen = center_crop(transforms(images, backend.Rng(seed, t)), height, width)
+        seen = mix.transform(images, backend.Rng(seed, t), height, width)
         objective = evaluate(seen)
-        loss = -ops.sum(objective)
-        for r in penalties:
-            loss = loss + r.weight * ops.sum(r.penalty(images))
-        return loss, objective
+        return mix.add_penalties(-ops.sum(objective), images), objective
 
     def post(params, images, image_grad, t):
         if not edits:
             return params
-        due = [ops.equal(ops.mod(t, float(r.every)), 0.0) for r in edits]
+        due = [ops.equal(ops.mod(t, float(r.every)), 0.0) for r, _ in edits]
         any_due = due[0]
         for d in due[1:]:
             any_due = ops.logical_or(any_due, d)
 
         def edit():
             x = param.to_image(params)
-            for r, d in zip(edits, due, strict=True):
-                x = ops.cond(d, lambda x=x, r=r: r.edit(x, image_grad), lambda x=x: x)
+            for (r, keep), d in zip(edits, due, strict=True):
+                x = ops.cond(
+                    d, lambda x=x, r=r, keep=keep: keep(r.edit(x, image_grad), x), lambda x=x: x
+                )
             return param.from_image(x)
 
         return ops.cond(any_due, edit, lambda: params)
@@ -321,7 +373,7 @@ def _render_chunk(
         image_loss,
         post,
         learning_rate,
-        needs_image_grad=any(r.needs_image_grad for r in edits),
+        needs_image_grad=any(r.needs_image_grad for r, _ in edits),
     )
     evaluate_params = backend.compile_eval(lambda p: evaluate(param.to_image(p)))
 
@@ -352,3 +404,79 @@ def _render_chunk(
         act = ops.convert_to_numpy(act)
         activations[layer] = act.mean(axis=tuple(range(1, act.ndim - 1))) if act.ndim > 2 else act
     return images, trace[:, -1].copy(), trace, activations
+
+
+class _Single:
+    """One variant for the whole chunk: plain weights, no per-image selection."""
+
+    def __init__(self, variant: Variant) -> None:
+        self.transforms = variant.transforms
+        self.penalties = [r for r in variant.regularizers if r.is_penalty]
+        self.edits = [(r, _all) for r in variant.regularizers if not r.is_penalty]
+
+    def transform(self, images, rng, height, width):
+        if self.transforms is None:
+            return images
+        return center_crop(self.transforms(images, rng), height, width)
+
+    def add_penalties(self, loss, images):
+        for r in self.penalties:
+            loss = loss + r.weight * ops.sum(r.penalty(images))
+        return loss
+
+
+class _Mixed:
+    """Several variants in one chunk: each penalty weighted per image, each transform and
+    image edit applied to the batch and kept only for the images of its variants."""
+
+    def __init__(self, variants: Sequence[Variant], variant_of: np.ndarray) -> None:
+        chosen = [variants[v] for v in variant_of]  # each image's variant
+        transforms: dict[str, Transform] = {}
+        penalties: dict[str, Regularizer] = {}
+        edits: dict[str, Regularizer] = {}
+        for v in chosen:
+            if v.transforms is not None:
+                transforms[v.transforms.name] = v.transforms
+            for r in v.regularizers:
+                (penalties if r.is_penalty else edits)[r.name] = r
+
+        def column(value) -> np.ndarray:
+            return np.array([value(v) for v in chosen], dtype=np.float32)
+
+        def has_transform(name: str):
+            return column(lambda v: v.transforms is not None and v.transforms.name == name)
+
+        def weight_of(name: str):
+            return column(lambda v: sum(r.weight for r in v.regularizers if r.name == name))
+
+        def has_edit(name: str):
+            return column(lambda v: any(r.name == name for r in v.regularizers))
+
+        self.transforms = [(t, _selector(has_transform(n))) for n, t in transforms.items()]
+        self.penalties = [(r, ops.convert_to_tensor(weight_of(n))) for n, r in penalties.items()]
+        self.edits = [(r, _selector(has_edit(n))) for n, r in edits.items()]
+
+    def transform(self, images, rng, height, width):
+        seen = images
+        for t, keep in self.transforms:
+            seen = keep(center_crop(t(images, rng), height, width), seen)
+        return seen
+
+    def add_penalties(self, loss, images):
+        for r, weights in self.penalties:
+            loss = loss + ops.sum(weights * r.penalty(images))
+        return loss
+
+
+def _all(new, old):
+    return new
+
+
+def _selector(mask: np.ndarray):
+    """``keep(new, old)``: ``new`` for the images where ``mask`` is 1, ``old`` elsewhere."""
+    m = ops.convert_to_tensor(mask.reshape(-1, 1, 1, 1))
+
+    def keep(new, old):
+        return m * new + (1.0 - m) * old
+
+    return keep

@@ -127,7 +127,6 @@ class LayerTable:
             layers.append(Layer(f"conv{i}", "Conv2D", int(width), True))
             if arch.batch_norm:
                 layers.append(Layer(f"bn{i}", "BatchNormalization", int(width), True))
-                layers.append(Layer(f"relu{i}", "Activation", int(width), True))
             layers.append(Layer(f"pool{i}", "MaxPooling2D", int(width), True))
         h, w = (int(s) for s in input_shape[:2])
         for _ in arch.conv_filters:  # 'same' pooling rounds up

@@ -3,10 +3,11 @@
 Optimizing the decoder's input instead of pixels keeps a visualization on the
 manifold of the dataset's images (the "learned prior" family of regularizers;
 Nguyen et al. 2016 used a GAN, a small autoencoder is enough for digits). The
-decoder starts with a ``tanh``, so any real latent vector decodes to a code in
-the range the decoder was trained on, and Gaussian noise on the codes during
-training makes it decode the neighbourhood of each code, not only the codes of
-training images. The decoder's output is a sigmoid: images in [0, 1].
+encoder's codes are bounded by a ``tanh``, and Gaussian noise on them during
+training makes the decoder decode the neighbourhood of each code, not only the
+codes of training images. The saved generator is ``tanh`` then the decoder, so
+any real latent vector decodes to a code in the range the decoder was trained
+on. Its output is a sigmoid: images in [0, 1].
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def build_autoencoder(
 ) -> tuple[keras.Model, keras.Model, keras.Model]:
     """``(autoencoder, encoder, decoder)`` for images of ``image_shape`` (sides divisible by 4).
 
+    The decoder (the generator the ``prior`` parameterization renders through) maps
+    any real vector through ``tanh`` to a code, then to an image.
+
     Raises:
         ValueError: an image side not divisible by 4 (two stride-2 stages).
     """
@@ -50,14 +54,17 @@ def build_autoencoder(
         64, 3, strides=2, padding="same", activation="relu", kernel_initializer=init(), name="enc2"
     )(x)
     x = keras.layers.Flatten(name="flatten")(x)
+    # The code is batch-normalized, then bounded by a tanh. Without the normalization the
+    # digits' codes drifted to one saturated value and every image decoded to the mean digit.
     code = keras.layers.Dense(latent_dim, kernel_initializer=init(), name="code")(x)
+    code = keras.layers.BatchNormalization(name="code_norm")(code)
+    code = keras.layers.Activation("tanh", name="code_bound")(code)
     encoder = keras.Model(image, code, name="encoder")
 
-    latent = keras.Input((latent_dim,), name="latent")
-    y = keras.layers.Activation("tanh", name="bound")(latent)
+    bounded = keras.Input((latent_dim,), name="code")
     y = keras.layers.Dense(
         (h // 4) * (w // 4) * 64, activation="relu", kernel_initializer=init(), name="expand"
-    )(y)
+    )(bounded)
     y = keras.layers.Reshape((h // 4, w // 4, 64), name="grid")(y)
     y = keras.layers.Conv2DTranspose(
         32, 3, strides=2, padding="same", activation="relu", kernel_initializer=init(), name="dec1"
@@ -71,10 +78,13 @@ def build_autoencoder(
         kernel_initializer=init(),
         name="dec2",
     )(y)
-    decoder = keras.Model(latent, y, name="decoder")
+    core = keras.Model(bounded, y, name="decoder_core")
 
     noisy = keras.layers.GaussianNoise(noise, seed=next(seeds), name="noise")(encoder(image))
-    autoencoder = keras.Model(image, decoder(noisy), name="autoencoder")
+    autoencoder = keras.Model(image, core(noisy), name="autoencoder")
+    latent = keras.Input((latent_dim,), name="latent")
+    bound = keras.layers.Activation("tanh", name="bound")(latent)
+    decoder = keras.Model(latent, core(bound), name="decoder")
     return autoencoder, encoder, decoder
 
 

@@ -16,18 +16,27 @@ import numpy as np
 from featviz.models.layers import LayerTable
 
 
-def load_model(path: str | Path) -> keras.Model:
+def load_model(path: str | Path, image_input: bool = True) -> keras.Model:
     """Load a ``.keras`` model file, with a message that says what the file is not.
+
+    Args:
+        path: the file.
+        image_input: check that the model takes images of a fixed size and gives one
+            output (every model featviz visualizes); a generator takes a code instead.
 
     Raises:
         FileNotFoundError: there is no file at ``path``.
-        ValueError: the file exists but is not a Keras model.
+        ValueError: the file exists but is not a Keras model (of images, if asked).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file.")
-    LayerTable.from_keras_file(path)  # a clear message for a file that is not a model
-    return keras.saving.load_model(path, compile=False)
+    if image_input:
+        LayerTable.from_keras_file(path)  # a clear message for a file featviz cannot use
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{path}: not a Keras model file ({err}).") from None
 
 
 def layer_table(model: keras.Model) -> LayerTable:

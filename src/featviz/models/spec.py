@@ -6,9 +6,8 @@
 widths. The last dense layer outputs logits (no softmax), so class logits
 can be maximized directly. Layer names follow the seed's (``conv1``...,
 ``pool1``..., ``fc1``..., the logits layer being the last ``fc``). With
-``batch_norm`` each convolution is followed by batch normalization before its
-ReLU (``conv1 -> bn1 -> relu1 -> pool1``), as in the judge model that scores
-visualizations.
+``batch_norm`` each convolution's ReLU output is batch-normalized
+(``conv1 -> bn1 -> pool1``), as in the judge model that scores visualizations.
 
 The dataclass's defaults are the schema's (``$defs/architecture`` of
 ``config/schema.yaml``; a test keeps them equal); :meth:`Architecture.from_config`

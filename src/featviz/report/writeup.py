@@ -10,6 +10,7 @@ gets them at the top of its section through its template
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,14 +30,24 @@ def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
+def plus_minus(pair: Sequence[float], digits: int = 3) -> str:
+    """``mean ± std`` of a ``[mean, std]`` pair; a dash where nothing was measured."""
+    mean, spread = pair
+    if mean is None or not math.isfinite(mean):
+        return "—"
+    return f"{mean:.{digits}f} ± {spread:.{digits}f}"
+
+
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("featviz.report", "templates"),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["pm"] = plus_minus
+    return env
 
 
 def write_report(

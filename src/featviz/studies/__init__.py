@@ -19,6 +19,7 @@ REGISTRY: tuple[str, ...] = (
     "joint",
     "filters",
     "directions",
+    "ablation",
 )
 
 

@@ -100,7 +100,7 @@ class Job:
         if "prior" in kinds:
             from featviz.models.probe import load_model
 
-            generator = load_model(self.extra("prior"))
+            generator = load_model(self.extra("prior"), image_input=False)
         return Resources(spectrum=spectrum, generator=generator)
 
 

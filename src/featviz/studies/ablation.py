@@ -1,0 +1,697 @@
+"""Which recipe makes a visualization interpretable? The regularizer ablation, measured.
+
+The seed study tried regularizers on its class visualizations (its figures 9
+and 10) and judged them by eye. Here every class, and a seeded sample of live
+units of each chosen layer, is rendered under each *setting*: the seed's
+unregularized recipe (``none``), each regularizer family alone, and the
+combinations the config lists, each from several start images (restarts).
+Settings that share a parameterization run as one batch (render variants).
+Every image is then measured (:mod:`featviz.metrics`):
+
+- classes: the judge model's probability of the class (transferability), SSIM
+  to the class's mean test image, plausibility in the model's own embedding,
+  and the logit reached;
+- units: the machine two-alternative score, with the unit's maximizing and
+  minimizing visualizations as references (both are rendered), against the
+  ceiling that natural exemplars give on the same units;
+- all: the high-frequency share, and the diversity over restarts.
+
+A setting's *score* is the mean of its mean transferability (classes) and its
+mean two-alternative score (units); the setting with the highest score is the
+recommended recipe, written to ``recipes_recommended.json`` for the studies that follow.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featviz import metrics
+from featviz.data.prepare import load_prepared, to_model_input
+from featviz.io import atomic_path, write_json, write_npz, write_text
+from featviz.models.layers import LayerTable
+from featviz.plotting import new_figure, save_figure, show_image
+from featviz.results import Figure, Result
+from featviz.settings import validate_definition
+from featviz.studies.base import Job, Settings, Study
+from featviz.studies.convergence import sample_units
+
+#: Keys of a recipe that make its parameterization: settings that differ elsewhere share a batch.
+PARAMETERIZATION_KEYS = ("parameterization", "decorrelate", "fourier_decay")
+#: Real test images whose embeddings plausibility compares against (a seeded subset).
+PLAUSIBILITY_IMAGES = 1000
+
+
+def combine(recipes: Sequence[Mapping[str, Any]], name: str) -> dict[str, Any]:
+    """One recipe from several: their regularizers together, transforms if any has them,
+    and the one parameterization other than plain pixels that any of them has.
+
+    Raises:
+        ValueError: two recipes with different parameterizations (other than pixel).
+    """
+    kinds = {r["parameterization"] for r in recipes} - {"pixel"}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"ablation.combinations.{name}: combines parameterizations {sorted(kinds)}; "
+            "a combination can have one besides pixel."
+        )
+    merged: dict[str, Any] = {"regularizers": {}}
+    for r in recipes:
+        for key, value in r["regularizers"].items():
+            if value or key not in merged["regularizers"]:
+                merged["regularizers"][key] = value
+    merged["parameterization"] = kinds.pop() if kinds else "pixel"
+    merged["decorrelate"] = any(r["decorrelate"] for r in recipes)
+    merged["fourier_decay"] = next(
+        (r["fourier_decay"] for r in recipes if r["parameterization"] == "fourier"), 1.0
+    )
+    moved = [r["transforms"] for r in recipes if r["transforms"] != "none"]
+    merged["transforms"] = moved[0] if moved else "none"
+    return validate_definition("recipe", merged, f"ablation.combinations.{name}")
+
+
+def named_recipes(settings: Settings, channels: int | None = None) -> dict[str, dict[str, Any]]:
+    """Every setting and combination by name, as complete recipes.
+
+    With ``channels`` 1 (grey data), settings with decorrelated colour are left out:
+    there is no colour to decorrelate.
+
+    Raises:
+        ValueError: a combination naming an unknown setting.
+    """
+    recipes = {
+        name: validate_definition("recipe", recipe, f"ablation.settings.{name}")
+        for name, recipe in settings["settings"].items()
+    }
+    for name, parts in settings["combinations"].items():
+        unknown = [p for p in parts if p not in recipes]
+        if unknown:
+            raise ValueError(
+                f"ablation.combinations.{name}: unknown setting '{unknown[0]}'. "
+                f"Settings: {', '.join(recipes)}."
+            )
+        if name in recipes:
+            raise ValueError(f"ablation.combinations.{name}: a setting has that name already.")
+        recipes[name] = combine([recipes[p] for p in parts], name)
+    if channels == 1:
+        recipes = {n: r for n, r in recipes.items() if not r["decorrelate"]}
+    return recipes
+
+
+def score(transfer: float | None, two_afc: float | None) -> float:
+    """A setting's score: the mean of what is measured of it (NaN if nothing is)."""
+    parts = [v for v in (transfer, two_afc) if v is not None and np.isfinite(v)]
+    return float(np.mean(parts)) if parts else float("nan")
+
+
+def _fmt(mean: float, spread: float, digits: int = 3) -> str:
+    if not np.isfinite(mean):
+        return "—"
+    return f"{mean:.{digits}f} ± {spread:.{digits}f}"
+
+
+COLUMNS = [
+    ("score", "score"),
+    ("transfer", "transferability"),
+    ("class_ssim", "class SSIM"),
+    ("plausibility", "plausibility"),
+    ("two_afc", "2-AFC"),
+    ("hf_share", "HF share"),
+    ("diversity", "diversity"),
+    ("logit", "class logit"),
+]
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The settings' metrics as a Markdown table, mean ± standard deviation."""
+    head = "| setting | " + " | ".join(title for _, title in COLUMNS) + " |"
+    rule = "| --- |" + " ---: |" * len(COLUMNS)
+    body = [
+        f"| {r['setting']} | "
+        + " | ".join(
+            _fmt(*r[key]) if key != "score" else _fmt(r["score"], 0.0).split(" ±")[0]
+            for key, _ in COLUMNS
+        )
+        + " |"
+        for r in rows
+    ]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def latex_table(rows: Sequence[Mapping[str, Any]], caption: str) -> str:
+    """The same table as a LaTeX ``table`` (booktabs)."""
+
+    def tex(text: str) -> str:
+        return text.replace("±", r"$\pm$").replace("—", "--").replace("_", r"\_")
+
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering\small",
+        r"\begin{tabular}{l" + "r" * len(COLUMNS) + "}",
+        r"\toprule",
+        "setting & " + " & ".join(title for _, title in COLUMNS) + r" \\",
+        r"\midrule",
+    ]
+    for r in rows:
+        cells = [
+            _fmt(*r[key]) if key != "score" else _fmt(r["score"], 0.0).split(" ±")[0]
+            for key, _ in COLUMNS
+        ]
+        lines.append(tex(r["setting"]) + " & " + " & ".join(map(tex, cells)) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex(caption)}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Split:
+    """A data split in the models' input range, with its labels and class names."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one group of images maximizes: a class, or a unit maximized or minimized."""
+
+    kind: str  # "class", "max" or "min"
+    layer: str
+    index: int
+    objective: Any
+
+
+@dataclass
+class Scores:
+    """The measures of every setting: its summary row and each image's values."""
+
+    rows: list[dict[str, Any]]
+    per_image: list[dict[str, Any]]
+    hf_share: np.ndarray
+    natural: tuple[float, float]
+
+
+def choose_targets(
+    model: Any, test: Split, settings: Settings
+) -> tuple[list[Target], dict[tuple[str, int], np.ndarray]]:
+    """Every class (if asked) and a seeded sample of each layer's live units, maximized and
+    minimized; and each sampled unit's mean activation on every test image.
+
+    A unit is live if it is above zero on some test image.
+    """
+    from featviz.engine import for_units
+    from featviz.models import probe
+
+    table = probe.layer_table(model)
+    targets = []
+    if settings["classes"]:
+        indices, objectives = for_units(table, table.logits, None, test.class_names)
+        targets += [
+            Target("class", table.logits, i, o) for i, o in zip(indices, objectives, strict=True)
+        ]
+    unit_acts: dict[tuple[str, int], np.ndarray] = {}
+    for layer in settings["layers"]:
+        acts = probe.activations(model, test.images, [layer], batch_size=256)[layer]
+        means = acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
+        live = [int(i) for i in np.flatnonzero(means.max(axis=0) > 0)]
+        for i in sample_units(live, settings["units_per_layer"], settings["seed"]):
+            _, (objective,) = for_units(table, layer, [i])
+            unit_acts[(layer, i)] = means[:, i]
+            targets += [Target("max", layer, i, objective), Target("min", layer, i, -objective)]
+    if not targets:
+        raise ValueError("The ablation has nothing to render: no class and no live unit.")
+    return targets, unit_acts
+
+
+def render_settings(
+    model: Any,
+    targets: Sequence[Target],
+    recipes: Mapping[str, Mapping[str, Any]],
+    resources: Any,
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every target under every recipe, ``restarts`` times: one render call per
+    parameterization, its recipes as variants of one batch, deepest layers first so that
+    batches truncate and slice.
+
+    Returns:
+        ``images (S, T, R, H, W, C)`` and final ``values (S, T, R)``.
+    """
+    from featviz.engine import Variant, recipe, render
+    from featviz.models import probe
+
+    shape = recipe.input_shape(model)
+    names, restarts = list(recipes), settings["restarts"]
+    images = np.zeros((len(names), len(targets), restarts, *shape), dtype=np.float32)
+    values = np.zeros((len(names), len(targets), restarts), dtype=np.float32)
+    depth = probe.layer_table(model).readable()
+    order = sorted(range(len(targets)), key=lambda t: depth.index(targets[t].layer), reverse=True)
+    groups: dict[tuple, list[str]] = {}
+    for name, r in recipes.items():
+        groups.setdefault(tuple(r[k] for k in PARAMETERIZATION_KEYS), []).append(name)
+    for members in groups.values():
+        cooked = [recipe.build(recipes[n], shape, resources) for n in members]
+        slots = [(v, t, k) for t in order for v in range(len(members)) for k in range(restarts)]
+        result = render(
+            model,
+            [targets[t].objective for _, t, _ in slots],
+            param=cooked[0].param,
+            variants=[Variant(c.transforms, tuple(c.regularizers)) for c in cooked],
+            variant_of=[v for v, _, _ in slots],
+            steps=settings["steps"],
+            learning_rate=settings["learning_rate"],
+            seed=settings["seed"],
+            batch_size=settings["batch_size"],
+        )
+        for j, (v, t, k) in enumerate(slots):
+            s = names.index(members[v])
+            images[s, t, k], values[s, t, k] = result.images[j], result.values[j]
+    return images, values
+
+
+def measure(
+    model: Any,
+    judge: Any,
+    test: Split,
+    targets: Sequence[Target],
+    unit_acts: Mapping[tuple[str, int], np.ndarray],
+    images: np.ndarray,
+    values: np.ndarray,
+    settings: Settings,
+) -> Scores:
+    """Every measure of every image, and each setting's means and spreads."""
+    from featviz.models import probe
+
+    names = list(named_recipes(settings, images.shape[-1]))
+    restarts = images.shape[2]
+    flat = images.reshape(-1, *images.shape[3:])
+    grid = values.shape
+    hf = metrics.high_frequency_share(flat).reshape(grid)
+
+    def outputs(net: Any, x: np.ndarray, layer: str) -> np.ndarray:
+        return probe.activations(net, x, [layer], batch_size=256)[layer]
+
+    table, judged = probe.layer_table(model), probe.layer_table(judge)
+    judge_logits = outputs(judge, flat, judged.logits).reshape(*grid, -1)
+    embed = table.embedding_layer()
+    model_emb = outputs(model, flat, embed).reshape(*grid, -1)
+    real = np.random.default_rng(settings["seed"]).choice(
+        len(test.images), min(PLAUSIBILITY_IMAGES, len(test.images)), replace=False
+    )
+    real_emb = outputs(model, test.images[real], embed)
+    means = metrics.class_means(test.images, test.labels, len(test.class_names))
+    judge_images = outputs(judge, flat, judged.embedding_layer()).reshape(*grid, -1)
+    judge_natural = outputs(judge, test.images, judged.embedding_layer())
+
+    two_afc: dict[str, list[float]] = {n: [] for n in names}
+    natural: list[float] = []
+    for t, target in enumerate(targets):
+        if target.kind != "max":
+            continue
+        ex = metrics.exemplars(
+            unit_acts[(target.layer, target.index)], settings["references"], settings["queries"]
+        )
+        strong, weak = judge_natural[ex.strong], judge_natural[ex.weak]
+        natural.append(
+            metrics.two_afc(judge_natural[ex.top], judge_natural[ex.bottom], strong, weak)
+        )
+        low = next(
+            u
+            for u, o in enumerate(targets)
+            if o.kind == "min" and (o.layer, o.index) == (target.layer, target.index)
+        )
+        for s, name in enumerate(names):
+            two_afc[name].append(
+                metrics.two_afc(judge_images[s, t], judge_images[s, low], strong, weak)
+            )
+
+    rows, per_image = [], []
+    shown = [t for t, target in enumerate(targets) if target.kind != "min"]
+    for s, name in enumerate(names):
+        found: dict[str, list[float]] = {k: [] for k in ("transfer", "ssim", "plaus", "logit")}
+        for t, target in enumerate(targets):
+            record = {
+                "setting": name,
+                "kind": target.kind,
+                "layer": target.layer,
+                "index": target.index,
+            }
+            if target.kind == "class":
+                c = [target.index] * restarts
+                measured = {
+                    "transferability": metrics.transferability(judge_logits[s, t], c),
+                    "class_ssim": metrics.class_similarity(images[s, t], c, means),
+                    "plausibility": metrics.plausibility(
+                        model_emb[s, t], c, real_emb, test.labels[real]
+                    ),
+                }
+                found["transfer"] += list(measured["transferability"])
+                found["ssim"] += list(measured["class_ssim"])
+                found["plaus"] += list(measured["plausibility"])
+                found["logit"] += list(values[s, t])
+            for k in range(restarts):
+                extra = (
+                    {key: float(v[k]) for key, v in measured.items()}
+                    if target.kind == "class"
+                    else {}
+                )
+                per_image.append(
+                    {
+                        **record,
+                        "restart": k,
+                        "objective": float(values[s, t, k]),
+                        "hf_share": float(hf[s, t, k]),
+                        **extra,
+                    }
+                )
+        diversity = [metrics.diversity(images[s, t]) for t in shown]
+        row = {
+            "setting": name,
+            "transfer": metrics.mean_and_spread(found["transfer"]),
+            "class_ssim": metrics.mean_and_spread(found["ssim"]),
+            "plausibility": metrics.mean_and_spread(found["plaus"]),
+            "two_afc": metrics.mean_and_spread(two_afc[name]),
+            "hf_share": metrics.mean_and_spread(hf[s, shown].ravel()),
+            "diversity": metrics.mean_and_spread(diversity),
+            "logit": metrics.mean_and_spread(found["logit"]),
+        }
+        row["score"] = score(row["transfer"][0], row["two_afc"][0])
+        rows.append(row)
+    return Scores(rows, per_image, hf, metrics.mean_and_spread(natural))
+
+
+def write_summary_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One row per setting: the score, then each measure's mean and standard deviation."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        header = [f"{key}_{part}" for key, _ in COLUMNS[1:] for part in ("mean", "std")]
+        writer.writerow(["setting", "score", *header])
+        for r in rows:
+            cells = [f"{v:.6g}" for key, _ in COLUMNS[1:] for v in r[key]]
+            writer.writerow([r["setting"], f"{r['score']:.6g}", *cells])
+
+
+SCORE_FIELDS = [
+    "setting",
+    "kind",
+    "layer",
+    "index",
+    "restart",
+    "objective",
+    "hf_share",
+    "transferability",
+    "class_ssim",
+    "plausibility",
+]
+
+
+def write_scores_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """One row per image: what it maximized, and each measure (classes have more)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=SCORE_FIELDS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: record.get(k, "") for k in SCORE_FIELDS})
+
+
+class Ablation(Study):
+    name = "ablation"
+    category = "Ablation"
+    sections = {"ablation": "Which recipe? Regularizers measured"}
+    figures = {
+        "figure": "{job}_classes.png",
+        "units": "{job}_units.png",
+        "ranking": "{job}_ranking.png",
+    }
+    files = {
+        "summary": "{job}.csv",
+        "scores": "{job}_scores.csv",
+        "table": "{job}.md",
+        "latex": "{job}.tex",
+        "arrays": "{job}.npz",
+        "recommended": "{job}_recommended.json",
+    }
+
+    def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
+        return ["recipes"]
+
+    def recipes(self, settings: Settings) -> list[dict[str, Any]]:
+        return list(named_recipes(settings).values())
+
+    def needs(self, settings: Settings) -> list[str]:
+        return ["judge", *super().needs(settings)]
+
+    def check(self, settings: Settings, table: LayerTable) -> None:
+        for layer in settings["layers"]:
+            self.check_layer(table, layer)
+        named_recipes(settings)  # combinations name known settings, one parameterization
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Render every target under every setting, measure, rank; write tables and figures."""
+        from featviz.engine import recipe
+        from featviz.models import probe
+
+        model = probe.load_model(job.model)
+        judge = probe.load_model(job.extra("judge"))
+        data = load_prepared(job.require_data(self.name))
+        test = Split(
+            to_model_input(data["x_test"]), data["y_test"], [str(c) for c in data["class_names"]]
+        )
+        shape = recipe.input_shape(model)
+        recipes = named_recipes(settings, shape[-1])
+        resources = job.resources(list(recipes.values()))
+        targets, unit_acts = choose_targets(model, test, settings)
+        images, values = render_settings(model, targets, recipes, resources, settings)
+        scores = measure(model, judge, test, targets, unit_acts, images, values, settings)
+        ranked = sorted(
+            scores.rows, key=lambda r: -r["score"] if np.isfinite(r["score"]) else np.inf
+        )
+        files = {key: job.path(name) for key, name in self.files.items()}
+        names = list(recipes)
+        write_npz(
+            files["arrays"],
+            settings=np.array(names),
+            kinds=np.array([t.kind for t in targets]),
+            layers=np.array([t.layer for t in targets]),
+            indices=np.array([t.index for t in targets]),
+            images=images,
+            values=values,
+            hf_share=scores.hf_share,
+        )
+        write_summary_csv(files["summary"], scores.rows)
+        write_scores_csv(files["scores"], scores.per_image)
+        steps, restarts, seed = settings["steps"], settings["restarts"], settings["seed"]
+        budget = (
+            f"{restarts} restarts, {steps} Adam steps (lr {settings['learning_rate']:g}, "
+            f"seed {seed})"
+        )
+        write_text(files["table"], markdown_table(ranked))
+        write_text(
+            files["latex"],
+            latex_table(ranked, f"Recipes for {job.label}: mean ± standard deviation; {budget}."),
+        )
+        winner = ranked[0]
+        write_json(
+            files["recommended"],
+            {
+                "setting": winner["setting"],
+                "recipe": recipes[winner["setting"]],
+                "score": winner["score"],
+                "dataset": job.dataset,
+                "model": job.model_name,
+            },
+        )
+        described = {n: recipe.describe(recipe.build(recipes[n], shape, resources)) for n in names}
+        figures = self.draw(
+            job, targets, test, images, values, ranked, names, scores, budget, described
+        )
+        numbers = {
+            "rows": ranked,
+            "winner": winner["setting"],
+            "natural_two_afc": list(scores.natural),
+            "baseline": "none" if "none" in recipes else None,
+            "units": len(unit_acts),
+            "classes": sum(t.kind == "class" for t in targets),
+            "restarts": restarts,
+            "steps": steps,
+            "table": markdown_table(ranked),
+        }
+        return Result(
+            stage=self.name,
+            job=job.key,
+            figures=figures,
+            files=list(files.values()),
+            numbers=numbers,
+            seeds={"render_seed": seed, "sample_seed": seed},
+        )
+
+    def draw(
+        self, job, targets, test, images, values, ranked, names, scores, budget, described
+    ) -> list[Figure]:
+        """The class grid, the unit grid and the ranking plot, with their captions."""
+        png = {key: job.path(name) for key, name in self.figures.items()}
+        order = [names.index(r["setting"]) for r in ranked]
+        classes = [t for t, target in enumerate(targets) if target.kind == "class"]
+        units = [t for t, target in enumerate(targets) if target.kind == "max"]
+        legend = "; ".join(f"{n}: {described[n]}" for n in names)
+        plot_rows(
+            images,
+            values,
+            order,
+            names,
+            classes,
+            [test.class_names[targets[t].index] for t in classes],
+            png["figure"],
+        )
+        plot_rows(
+            images,
+            values,
+            order,
+            names,
+            units,
+            [f"{targets[t].layer}:{targets[t].index}" for t in units],
+            png["units"],
+        )
+        plot_ranking(scores.rows, scores.natural, png["ranking"])
+        ranked_by = "ranked by score (rows, best first)"
+        return [
+            Figure(
+                png["figure"],
+                f"Every class of {job.label} (columns) under each setting, {ranked_by}: the "
+                f"restart reaching the highest logit; {budget}; grey (or RGB) scale fixed to "
+                f"[0, 1]. Settings: {legend}."
+                if classes
+                else f"No class was rendered for {job.label}.",
+                "ablation",
+            ),
+            Figure(
+                png["units"],
+                f"Sampled live units of {job.label} (columns) under each setting, {ranked_by}: "
+                f"the maximizing image reaching the highest mean activation; {budget}; grey "
+                "(or RGB) scale fixed to [0, 1].",
+                "ablation",
+            ),
+            Figure(
+                png["ranking"],
+                f"Each setting of {job.label} placed by its high-frequency share (energy above "
+                f"{metrics.HF_RADIUS:g} cycles per pixel; lower is smoother) against its judge "
+                "transferability (classes, left) and its machine two-alternative score (units, "
+                "right), mean ± standard deviation; dashed: the natural-exemplar ceiling "
+                f"({scores.natural[0]:.2f}) and chance (0.5).",
+                "ablation",
+            ),
+        ]
+
+    def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
+        """Per dataset and model: the table, and which setting wins by how much."""
+        if not results:
+            return None
+        runs = []
+        for r in results:
+            n = r.numbers
+            rows = {row["setting"]: row for row in n["rows"]}
+            best = rows[n["winner"]]
+            ranked = [row for row in n["rows"] if np.isfinite(row["score"])]
+            second = ranked[1] if len(ranked) > 1 else None
+            base = rows.get(n["baseline"]) if n["baseline"] else None
+            natural = n["natural_two_afc"]
+            beat = [
+                row["setting"]
+                for row in n["rows"]
+                if np.isfinite(row["two_afc"][0]) and row["two_afc"][0] > natural[0]
+            ]
+            runs.append(
+                {
+                    "margin": best["score"] - second["score"] if second else None,
+                    "noise": standard_error(best, n),
+                    "dataset": r.labels.get("dataset", ""),
+                    "model": r.labels.get("model", ""),
+                    "table": n["table"],
+                    "winner": n["winner"],
+                    "best": best,
+                    "second": second,
+                    "base": base,
+                    "natural": natural,
+                    "beat": beat,
+                    "units": n["units"],
+                    "classes": n["classes"],
+                    "restarts": n["restarts"],
+                }
+            )
+        return {"runs": runs}
+
+
+def standard_error(row: Mapping[str, Any], numbers: Mapping[str, Any]) -> float:
+    """Standard error of a setting's score: half the root sum of its two means' squared
+    standard errors (the spread over the images of classes, over the units)."""
+    parts = []
+    for key, count in (
+        ("transfer", numbers["classes"] * numbers["restarts"]),
+        ("two_afc", numbers["units"]),
+    ):
+        mean, spread = row[key]
+        if count and np.isfinite(mean):
+            parts.append((spread / np.sqrt(count)) ** 2)
+    return float(np.sqrt(sum(parts)) / len(parts)) if parts else float("nan")
+
+
+def plot_rows(
+    images: np.ndarray,
+    values: np.ndarray,
+    order: Sequence[int],
+    names: Sequence[str],
+    columns: Sequence[int],
+    labels: Sequence[str],
+    png: Path,
+) -> list[Path]:
+    """Rows: settings in ``order``; columns: targets; each cell the best restart's image."""
+    rows, cols = len(order), max(len(columns), 1)
+    fig = new_figure(0.62 * cols + 1.2, 0.66 * rows + 0.3)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r, s in enumerate(order):
+        for c in range(cols):
+            ax = axes[r, c]
+            if c >= len(columns):
+                ax.set_axis_off()
+                continue
+            t = columns[c]
+            k = int(np.argmax(values[s, t]))
+            show_image(ax, images[s, t, k], 0.0, 1.0)
+            if r == 0:
+                ax.set_title(labels[c], fontsize=5)
+        axes[r, 0].set_ylabel(names[s], fontsize=5, rotation=0, ha="right", va="center")
+    return save_figure(fig, png)
+
+
+def plot_ranking(rows: Sequence[Mapping[str, Any]], natural: tuple[float, float], png: Path):
+    """Settings by high-frequency share against transferability and the two-alternative score."""
+    fig = new_figure(7.0, 3.0)
+    axes = fig.subplots(1, 2)
+    for ax, key, label in (
+        (axes[0], "transfer", "transferability (classes)"),
+        (axes[1], "two_afc", "machine 2-AFC score (units)"),
+    ):
+        for r in rows:
+            y, dy = r[key]
+            x, dx = r["hf_share"]
+            if not np.isfinite(y):
+                continue
+            ax.errorbar(x, y, xerr=dx, yerr=dy, fmt="o", markersize=3, linewidth=0.6, capsize=1.5)
+            ax.annotate(r["setting"], (x, y), fontsize=5, xytext=(2, 2), textcoords="offset points")
+        if key == "two_afc":
+            ax.axhline(
+                natural[0], color="0.3", linestyle="--", linewidth=0.8, label="natural exemplars"
+            )
+            ax.axhline(0.5, color="0.6", linestyle=":", linewidth=0.8, label="chance")
+            ax.legend(fontsize=6)
+        ax.set_xlabel("high-frequency share")
+        ax.set_ylabel(label)
+    return save_figure(fig, png)
+
+
+STUDY = Ablation()
