@@ -78,3 +78,31 @@ def residual_model(side: int = 12, classes: int = 3):
         classes, name="scores", kernel_initializer=keras.initializers.GlorotUniform(seed=3)
     )(pooled)
     return keras.Model(inputs, scores)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A prepared dataset the tiny model takes: 12x12 grey crops of generated digits (labels
+    taken modulo 3, three classes), 90 test images."""
+    import numpy as np
+
+    from featviz.data.catalog import resolve
+    from featviz.data.prepare import amplitude_spectrum, prepare
+
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    prepare(
+        resolve("sd", {"kind": "synthetic-digits"}),
+        path,
+        validation_fraction=0.1,
+        n_train=40,
+        n_test=90,
+        seed=0,
+    )
+    arrays = dict(np.load(path))
+    for split in ("train", "val", "test"):
+        arrays[f"x_{split}"] = arrays[f"x_{split}"][:, 8:20, 8:20]
+        arrays[f"y_{split}"] = arrays[f"y_{split}"] % 3
+    arrays["class_names"] = np.array(["a", "b", "c"])
+    arrays["amplitude_spectrum"] = amplitude_spectrum(arrays["x_train"])
+    np.savez(path, **arrays)
+    return path

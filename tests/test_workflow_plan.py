@@ -47,18 +47,28 @@ def test_report_manifests_in_the_seeds_order():
         "results/synthetic-house-numbers/prior/prior.result.json",
     ]
     study = [m.split("/")[3] if m.count("/") > 3 else "train" for m in manifests]
-    order = ["train", "activations", "convergence", "joint", "filters", "directions", "ablation"]
+    order = [
+        "train",
+        "activations",
+        "convergence",
+        "joint",
+        "filters",
+        "directions",
+        "ablation",
+        "deconv",
+        "redundancy",
+    ]
     assert study == sorted(study, key=order.index)
     assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12.result.json" in manifests
-    per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1
+    per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1 + 2 + 1
     assert len(manifests) == 2 * per_dataset == len(set(manifests))
-    assert plan.study_inputs(cfg, "ablation", "synthetic-digits", "cnn3") == {
+    assert plan.study_inputs(cfg, "ablation", "synthetic-digits", "cnn3", "recipes") == {
         "model": "results/synthetic-digits/cnn3/model.keras",
         "data": "results/synthetic-digits/data/dataset.npz",
         "judge": "results/synthetic-digits/judge/model.keras",
         "prior": "results/synthetic-digits/prior/decoder.keras",
     }
-    assert "judge" not in plan.study_inputs(cfg, "filters", "synthetic-digits", "cnn3")
+    assert "judge" not in plan.study_inputs(cfg, "filters", "synthetic-digits", "cnn3", "conv1")
 
 
 def test_study_jobs_outputs_and_slices():
@@ -156,6 +166,8 @@ def test_a_model_has_settings_of_its_own(tmp_path, monkeypatch):
         "joint": {"layer": "sum", "pairs": [[0, 1]], "triples": []},
         "directions": {"layers": ["norm"]},
         "ablation": {"layers": ["branch"]},
+        "deconv": {"layers": []},
+        "redundancy": {"layers": ["stem", "branch"]},
     }
     plan.check(cfg)
     assert plan.pairs(cfg) == [
@@ -172,4 +184,50 @@ def test_a_model_has_settings_of_its_own(tmp_path, monkeypatch):
     del cfg["models"]["res"]["settings"]["filterz"]
     cfg["models"]["res"]["settings"]["filters"]["steps"] = 0
     with pytest.raises(ValueError, match=r"models.res.settings: Setting filters.steps: 0 is less"):
+        plan.check(cfg)
+
+
+def test_planning_does_not_import_keras():
+    """The DAG is built from declarations: TensorFlow's start-up is paid by jobs only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, featviz.workflow, featviz.studies as s; "
+        "[s.get(n) for n in s.REGISTRY]; print('keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_retrained_variants_are_trained_models_with_their_seeds():
+    import json
+
+    cfg = config("demo.yaml")
+    cfg["redundancy"]["seeds"] = [0, 1]
+    retrained = plan.retrained_models(cfg)
+    assert set(retrained) == {
+        "cnn3.full.s1",
+        "cnn3.half.s0",
+        "cnn3.half.s1",
+        "cnn3.quarter.s0",
+        "cnn3.quarter.s1",
+        "cnn3.cnn2.s0",
+        "cnn3.cnn2.s1",
+    }
+    assert json.loads(plan.architecture_json(cfg, "cnn3.cnn2.s1"))["conv_filters"] == [32, 64]
+    assert json.loads(plan.train_settings_json(cfg, "cnn3.half.s1"))["seed"] == 1
+    inputs = plan.study_inputs(cfg, "redundancy", "synthetic-digits", "cnn3", "filters")
+    assert inputs["metrics:full:0"] == "results/synthetic-digits/cnn3/metrics.json"
+    assert inputs["metrics:half:1"] == "results/synthetic-digits/cnn3.half.s1/metrics.json"
+
+
+def test_a_study_reading_another_studys_jobs_is_checked():
+    cfg = config("demo.yaml")
+    cfg["deconv"]["layers"] = ["conv2", "fc1"]
+    plan.check(cfg)  # fc1 is a layer of the filters study
+    cfg["filters"]["units"] = {"conv1": "all", "conv2": "all"}
+    with pytest.raises(
+        ValueError, match=r"deconv reads the filters study's jobs, which do not include fc1"
+    ):
         plan.check(cfg)

@@ -148,9 +148,11 @@ def cmd_study(args: argparse.Namespace) -> Outcome:
     extras = {}
     for item in args.input or []:
         name, sep, path = item.partition("=")
-        if not sep or name not in EXTRA_INPUTS:
+        known = [*EXTRA_INPUTS, *study.reads]
+        if not sep or (name not in known and not name.startswith("metrics:")):
             raise ValueError(
-                f"--input {item!r}: expected NAME=PATH with NAME one of {', '.join(EXTRA_INPUTS)}."
+                f"--input {item!r}: expected NAME=PATH with NAME one of {', '.join(known)} "
+                "(or metrics:<variant>:<seed> for a retrained model)."
             )
         extras[name] = Path(path)
     job = Job(
@@ -295,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="NAME=PATH",
-        help="Another input the study reads: judge=<judge .keras>, prior=<decoder .keras>.",
+        help="Another input the study reads: judge=<judge .keras>, prior=<decoder .keras>, "
+        "filters=<the filters study's .npz of the same job>.",
     )
     p.add_argument("--job", required=True, help="The job: a layer, or <layer>-<a>-<b> for joint.")
     p.add_argument("--out-dir", required=True, help="The study's folder for this model.")

@@ -159,19 +159,45 @@ def model_dirs(config: Config, trained: bool | None = None) -> list[str]:
 
 
 def architecture_json(config: Config, model: str) -> str:
-    """What ``featviz train`` builds for ``model`` (the judge too), as JSON."""
+    """What ``featviz train`` builds for ``model`` (the judge and retrained variants too)."""
     if model == JUDGE:
         return compact_json(config["judge"]["architecture"])
-    entry = config["models"][model]
-    return compact_json({k: v for k, v in entry.items() if k != "settings"})
+    if model in config["models"]:
+        entry = config["models"][model]
+        return compact_json({k: v for k, v in entry.items() if k != "settings"})
+    return compact_json(retrained_models(config)[model][0])
 
 
 def train_settings_json(config: Config, model: str) -> str:
-    """The train section for ``model``: the judge trains with its own seed."""
+    """The train section for ``model``: the judge and retrained variants with their seeds."""
     settings = dict(config["train"])
     if model == JUDGE:
         settings["seed"] = config["judge"]["seed"]
+    elif model not in config["models"]:
+        settings["seed"] = retrained_models(config)[model][1]
     return compact_json(settings)
+
+
+def study_trains(
+    config: Config, name: str, model: str
+) -> dict[str, tuple[str, dict[str, Any] | None, int]]:
+    """What study ``name`` has retrained for ``model`` (see :meth:`Study.trains`)."""
+    study = studies.get(name)
+    return study.trains(
+        section(config, name, model), model, config["models"][model], config["train"]["seed"]
+    )
+
+
+def retrained_models(config: Config) -> dict[str, tuple[dict[str, Any], int]]:
+    """Every model the studies have the train rule train besides the studied ones:
+    name -> (architecture, seed)."""
+    found = {}
+    for model in config["models"]:
+        for study in studies.REGISTRY:
+            for name, architecture, seed in study_trains(config, study, model).values():
+                if architecture is not None:
+                    found[name] = (architecture, seed)
+    return found
 
 
 def model_file_json(config: Config, model: str) -> str:
@@ -278,11 +304,17 @@ def job_settings_json(config: Config, name: str, model: str, job: str) -> str:
     return compact_json(studies.get(name).job_settings(section(config, name, model), job))
 
 
-def study_inputs(config: Config, name: str, dataset: str, model: str) -> dict[str, str]:
-    """The inputs of a job of study ``name``: the model, the data and the extras it needs."""
+def study_inputs(config: Config, name: str, dataset: str, model: str, job: str) -> dict[str, str]:
+    """The inputs of job ``job`` of study ``name``: the model, the data, the extras it needs
+    (judge, prior), and the outputs of other studies' jobs it reads."""
+    study = studies.get(name)
     paths = {"model": f"{MODEL_DIR}/model.keras", "data": "results/{dataset}/data/dataset.npz"}
-    for need in studies.get(name).needs(section(config, name, model)):
+    for need in study.needs(section(config, name, model)):
         paths[need] = EXTRA_INPUTS[need]
+    for need, (other, output) in study.reads.items():
+        paths[need] = f"{study_dir(other)}/{studies.get(other).outputs(job)[output]}"
+    for need, (trained, _, _) in study_trains(config, name, model).items():
+        paths[need] = f"{MODEL_DIR.format(dataset='{dataset}', model=trained)}/metrics.json"
     return {k: v.format(dataset=dataset, model=model) for k, v in paths.items()}
 
 
@@ -328,5 +360,14 @@ def check(config: Config) -> None:
         for study in studies.every():
             try:
                 study.check(section(config, study.name, model), table)
+                for other, _ in study.reads.values():
+                    missing = set(study_jobs(config, study.name, dataset, model)) - set(
+                        study_jobs(config, other, dataset, model)
+                    )
+                    if missing:
+                        raise ValueError(
+                            f"{study.name} reads the {other} study's jobs, which do not "
+                            f"include {', '.join(sorted(missing))}: add them to {other}."
+                        )
             except ValueError as err:
                 raise ValueError(f"Model '{model}' (on {dataset}): {err}") from None

@@ -65,6 +65,8 @@ TINY = {
         },
         "combinations": {"blur+transforms": ["blur", "transforms"]},
     },
+    "deconv": {"layers": ["conv2"], "rows": 3},
+    "redundancy": {"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
 }
 
 
@@ -109,13 +111,14 @@ def test_report_and_every_figure_exist(demo_run):
     ]
     # per dataset: training curves of cnn3 and the judge and the prior's samples, 3 feature
     # maps, 2 convergence (conv2, classes), 2 joint figures + 2 trade-offs, 3 unit grids +
-    # 1 class grid, 2 directions, 3 ablation figures
-    assert len(figures) == 2 * 21
+    # 1 class grid (each with its examples figure), 2 directions, 3 ablation figures,
+    # 1 deconvnet figure, 2 redundancy figures
+    assert len(figures) == 2 * 28
     for rel in figures:
         path = (demo_run / "report" / rel).resolve()
         assert path.stat().st_size > 1000, rel
         assert path.with_suffix(".pdf").stat().st_size > 1000, rel
-    assert "**Figure 42.**" in report
+    assert "**Figure 56.**" in report
     # the seed's order: feature maps, convergence, joint, filters, classes, directions
     headings = [line for line in report.splitlines() if line.startswith("## ")]
     assert headings == [
@@ -128,6 +131,8 @@ def test_report_and_every_figure_exist(demo_run):
         "## Classes",
         "## Random directions in activation space",
         "## Which recipe? Regularizers measured",
+        "## Back to pixels: the deconvnet and guided backpropagation",
+        "## Unused, duplicated and unneeded: filters and depth",
     ]
     assert "The seed optimized for 20,000 steps" in report
     assert "Generated data." in report
@@ -251,3 +256,18 @@ def test_ablation_ranks_the_settings_and_the_report_names_the_winner(demo_run):
         assert f"On {dataset}, **{best['setting']}** scores highest" in report
         assert 0 <= float(best["two_afc_mean"]) <= 1 and 0 <= float(best["transfer_mean"]) <= 1
     assert "| synthetic-digits | judge |" in report
+
+
+def test_deconvnet_and_redundancy(demo_run):
+    import numpy as np
+
+    base = demo_run / "results/synthetic-digits/cnn3"
+    projected = np.load(base / "deconv/conv2.npz")
+    assert projected["deconvnet"].shape == (6, 9, 28, 28, 1)
+    assert np.abs(projected["guided"]).max() > 0
+    rendered = np.load(base / "filters/conv2.npz")
+    np.testing.assert_array_equal(projected["top"], rendered["top"])
+    report = (demo_run / "report" / "report.md").read_text()
+    assert "| variant | parameters | test accuracy | seeds |" in report
+    assert "| half |" in report and "| full |" in report
+    assert (demo_run / "results/synthetic-digits/cnn3.half.s1/metrics.json").exists()

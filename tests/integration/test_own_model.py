@@ -47,6 +47,8 @@ def own_run(tmp_path_factory):
             "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
             "combinations": {},
         },
+        "deconv": {"layers": []},  # a residual model is no chain to project through
+        "redundancy": {"layers": ["stem", "branch"], "seeds": [0]},  # nothing to retrain
     }
     (workdir / "own.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "--configfile", str(workdir / "own.yaml"))

@@ -26,3 +26,22 @@ def test_live_units(tiny_model):
     grey = np.full((1, 12, 12, 1), 0.5, dtype="float32")
     peak = probe.activations(tiny_model, grey, ["conv1"])["conv1"].reshape(-1, 4).max(axis=0)
     assert probe.live_units(tiny_model, "conv1", grey) == [i for i in range(4) if peak[i] > 0]
+
+
+def test_ranking_images_per_unit_in_batches(tiny_model):
+    images = np.random.default_rng(3).uniform(size=(50, 12, 12, 1)).astype("float32")
+    ranked = probe.rank_images(tiny_model, "conv2", images, [1, 4], k=3, batch_size=16)
+    acts = probe.activations(tiny_model, images, ["conv2"])["conv2"][..., [1, 4]]
+    means = acts.mean(axis=(1, 2)).T
+    for u in range(2):
+        order = np.argsort(-means[u], kind="stable")
+        assert ranked["top"][u].tolist() == order[:3].tolist()
+        assert ranked["bottom"][u].tolist() == order[::-1][:3].tolist()
+        np.testing.assert_allclose(ranked["top_scores"][u], means[u, order[:3]], rtol=1e-5)
+        i = ranked["top"][u, 0]
+        y, x = ranked["top_positions"][u, 0]
+        assert acts[i, y, x, u] == acts[i, ..., u].max()
+    dense = probe.rank_images(tiny_model, "fc2", images, [0, 1, 2], k=2)
+    assert dense["top"].shape == (3, 2) and not dense["top_positions"].any()
+    with pytest.raises(ValueError, match="needs 200, got 50"):
+        probe.rank_images(tiny_model, "fc2", images, [0], k=100)

@@ -3,8 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from featviz.data.catalog import resolve
-from featviz.data.prepare import prepare
 from featviz.settings import validate_section
 from featviz.studies.ablation import STUDY, latex_table, markdown_table, named_recipes, score
 from featviz.studies.base import Job
@@ -54,7 +52,7 @@ def test_score_and_tables():
     assert r"blur\_1 & 0.600 & 0.400 $\pm$ 0.100" in tex and r"\caption{A caption.}" in tex
 
 
-def test_a_small_ablation_ranks_settings_and_recommends_one(tmp_path, tiny_model):
+def test_a_small_ablation_ranks_settings_and_recommends_one(tmp_path, tiny_model, tiny_data):
     from featviz.models.build import build_model
     from featviz.models.spec import Architecture
 
@@ -66,18 +64,7 @@ def test_a_small_ablation_ranks_settings_and_recommends_one(tmp_path, tiny_model
         seed=9,
     )
     judge.save(tmp_path / "judge.keras")
-    spec = resolve("sd", {"kind": "synthetic-digits"})
-    data = tmp_path / "d.npz"
-    prepare(spec, data, validation_fraction=0.1, n_train=30, n_test=90, seed=0)
-    arrays = dict(np.load(data))
-    for split in ("train", "val", "test"):  # 12x12 crops, three classes, for the tiny models
-        arrays[f"x_{split}"] = arrays[f"x_{split}"][:, 8:20, 8:20]
-        arrays[f"y_{split}"] = arrays[f"y_{split}"] % 3
-    arrays["class_names"] = np.array(["a", "b", "c"])
-    from featviz.data.prepare import amplitude_spectrum
-
-    arrays["amplitude_spectrum"] = amplitude_spectrum(arrays["x_train"])
-    np.savez(data, **arrays)
+    data = tiny_data
     settings = {
         "layers": ["conv1", "conv2"],
         "units_per_layer": 1,

@@ -1,8 +1,6 @@
 import numpy as np
 import pytest
 
-from featviz.data.catalog import resolve
-from featviz.data.prepare import prepare
 from featviz.studies.activations import STUDY, select_images
 from featviz.studies.base import Job
 
@@ -13,16 +11,12 @@ def test_one_image_per_class_first():
     assert select_images(labels, 5).tolist() == [1, 2, 3, 0, 4]
 
 
-def test_feature_maps_of_a_conv_layer(tmp_path, tiny_model):
+def test_feature_maps_of_a_conv_layer(tmp_path, tiny_model, tiny_data):
     tiny_model.save(tmp_path / "m.keras")
-    spec = resolve("sd", {"kind": "synthetic-digits"})
-    data = tmp_path / "d.npz"
-    prepare(spec, data, validation_fraction=0.1, n_train=20, n_test=8, seed=0)
-    arrays = np.load(data)
-    # the tiny model takes 12x12 images: crop the generated 28x28 digits
-    np.savez(
-        data, **{k: (v[:, 8:20, 8:20] if k.startswith("x_") else v) for k, v in arrays.items()}
-    )
+    few = dict(np.load(tiny_data))
+    few["x_test"], few["y_test"] = few["x_test"][:8], few["y_test"][:8]
+    data = tmp_path / "few.npz"
+    np.savez(data, **few)
     job = Job("conv2", tmp_path / "m.keras", tmp_path / "out", data=data, model_name="tiny")
     result, _ = STUDY.execute(job, {"images": 12})
     maps = np.load(tmp_path / "out" / "conv2.npz")

@@ -44,12 +44,14 @@ def test_sections_follow_the_registry():
         "classes",
         "directions",
         "ablation",
+        "deconv",
+        "redundancy",
     ]
 
 
 def test_unknown_study_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"Unknown study 'deconv'. Studies: activations, "):
-        studies.get("deconv")
+    with pytest.raises(ValueError, match=r"Unknown study 'atlas'. Studies: activations, "):
+        studies.get("atlas")
 
 
 class Sloppy(Study):

@@ -35,9 +35,9 @@ def test_jobs_and_their_slices(tiny_model):
         STUDY.check({**settings, "units": {"conv9": "all"}}, table)
 
 
-def test_restarts_keep_the_best_and_record_all(tmp_path, tiny_model):
+def test_restarts_keep_the_best_and_record_all(tmp_path, tiny_model, tiny_data):
     tiny_model.save(tmp_path / "m.keras")
-    job = Job("conv1", tmp_path / "m.keras", tmp_path / "out", model_name="tiny")
+    job = Job("conv1", tmp_path / "m.keras", tmp_path / "out", data=tiny_data, model_name="tiny")
     settings = {"units": {"conv1": [0, 1, 3]}, "steps": 20, "learning_rate": 0.1}
     result, files = STUDY.execute(job, {**settings, "restarts": 3, "sort": "objective"})
     three = np.load(tmp_path / "out" / "conv1.npz")
@@ -47,11 +47,22 @@ def test_restarts_keep_the_best_and_record_all(tmp_path, tiny_model):
         "conv1.png",
         "conv1.pdf",
         "conv1.caption.rst",
+        "conv1_examples.png",
+        "conv1_examples.pdf",
+        "conv1_examples.caption.rst",
         "conv1.npz",
         "conv1.csv",
         "conv1.result.json",
     }
-    [figure] = result.figures
+    # the top examples: 9 test images at each end for each unit, inside the image
+    assert three["top"].shape == three["bottom"].shape == (3, 9)
+    assert (three["top_scores"][:, 0] >= three["top_scores"][:, -1]).all()
+    assert (three["top_scores"][:, -1] >= three["bottom_scores"][:, -1]).all()
+    windows = three["top_windows"]
+    assert windows.shape == (3, 9, 4) and (windows[..., 2] - windows[..., 0] == 3).any()
+    assert (windows >= 0).all() and (windows[..., 2:] <= 12).all()
+    figure, examples = result.figures
+    assert examples.caption.startswith("What drives conv1 of tiny: for units 0, 1, 3")
     assert figure.section == "filters"
     assert figure.caption.startswith(
         "Images that maximize the mean activation of units 0, 1, 3 of conv1 of tiny: 20 Adam "
@@ -61,14 +72,14 @@ def test_restarts_keep_the_best_and_record_all(tmp_path, tiny_model):
     assert (tmp_path / "out" / "conv1.caption.rst").read_text().startswith("Images that maximize")
 
 
-def test_the_caption_says_the_recipe_that_rendered(tmp_path, tiny_model):
+def test_the_caption_says_the_recipe_that_rendered(tmp_path, tiny_model, tiny_data):
     tiny_model.save(tmp_path / "m.keras")
-    job = Job("fc2", tmp_path / "m.keras", tmp_path / "out")
+    job = Job("fc2", tmp_path / "m.keras", tmp_path / "out", data=tiny_data)
     recipe = {"parameterization": "fourier", "regularizers": {"blur": {"sigma": 0.5}}}
     result, _ = STUDY.execute(job, {"steps": 3, **recipe})
-    [figure] = result.figures
-    assert figure.section == "classes"
+    figure, examples = result.figures
+    assert figure.section == examples.section == "classes"
     assert "maximize the logit of every class of fc2 of the model" in figure.caption
     some, _ = STUDY.execute(job, {"steps": 2, "units": {"fc2": [0, 2]}})
-    assert "the logit of classes 0, 2 of fc2" in some.figures[0].caption
+    assert "the logit of classes a, c of fc2" in some.figures[0].caption
     assert "Fourier 1/f^1 parameterization" in figure.caption and "blur 0.5/4" in figure.caption

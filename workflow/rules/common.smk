@@ -19,7 +19,7 @@ def any_of(names):
 
 wildcard_constraints:
     dataset=any_of(config["datasets"]),
-    model=any_of([*config["models"], plan.JUDGE]),
+    model=any_of([*config["models"], plan.JUDGE, *plan.retrained_models(config)]),
     job=r"[^/]+",
 
 
@@ -63,10 +63,13 @@ def job_settings(name):
 
 
 def study_inputs(name):
-    """Input function: the model, the data, and what else study ``name`` reads (judge, prior)."""
+    """Input function: the model, the data, and what else study ``name`` reads (the judge,
+    the prior, other studies' outputs)."""
 
     def get(wildcards):
-        return plan.study_inputs(config, name, wildcards.dataset, wildcards.model)
+        return plan.study_inputs(
+            config, name, wildcards.dataset, wildcards.model, wildcards.job
+        )
 
     return get
 

@@ -20,7 +20,9 @@ rule train:
     benchmark:
         "benchmarks/runs/train/{dataset}/{model}.tsv"
     wildcard_constraints:
-        model=any_of([*plan.trained_models(config), plan.JUDGE]),
+        model=any_of(
+            [*plan.trained_models(config), plan.JUDGE, *plan.retrained_models(config)]
+        ),
     conda:
         "../../environment.yml"
     threads: 2

@@ -79,3 +79,57 @@ def live_units(model: keras.Model, layer: str, images: np.ndarray) -> list[int]:
     acts = activations(model, images, [layer])[layer]
     peak = acts.reshape(-1, acts.shape[-1]).max(axis=0)
     return [int(i) for i in np.flatnonzero(peak > 0)]
+
+
+def rank_images(
+    model: keras.Model,
+    layer: str,
+    images: np.ndarray,
+    units: Sequence[int],
+    k: int,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """The ``k`` images of a split that drive each unit most and least, in one pass per batch.
+
+    A unit's score on an image is its mean activation over positions (the
+    objective the filters study maximizes); for a spatial layer the position of
+    its largest activation in the image is kept too, where its receptive field
+    is cropped.
+
+    Returns:
+        ``top``, ``bottom``: ``(units, k)`` image indices, strongest (weakest) first;
+        ``top_scores``, ``bottom_scores``: their scores; ``top_positions``,
+        ``bottom_positions``: ``(units, k, 2)`` row and column of the maximum
+        (zeros for a dense layer).
+
+    Raises:
+        ValueError: ``k`` larger than half the split.
+    """
+    units = list(units)
+    if 2 * k > len(images):
+        raise ValueError(f"Ranking {k} top and {k} bottom images needs {2 * k}, got {len(images)}.")
+    probe = sub_model(model, [layer])
+    scores, where = [], []
+    for lo in range(0, len(images), batch_size):
+        acts = np.asarray(probe.predict(images[lo : lo + batch_size], verbose=0))[..., units]
+        if acts.ndim == 4:
+            n, h, w, c = acts.shape
+            flat = acts.reshape(n, h * w, c)
+            peak = flat.argmax(axis=1)
+            scores.append(flat.mean(axis=1))
+            where.append(np.stack([peak // w, peak % w], axis=-1))
+        else:
+            scores.append(acts)
+            where.append(np.zeros((*acts.shape, 2), dtype=np.int64))
+    score, position = np.concatenate(scores).T, np.concatenate(where).transpose(1, 0, 2)
+    order = np.argsort(-score, axis=1, kind="stable")
+    top, bottom = order[:, :k], order[:, ::-1][:, :k]
+    rows = np.arange(len(units))[:, None]
+    return {
+        "top": top,
+        "bottom": bottom,
+        "top_scores": score[rows, top],
+        "bottom_scores": score[rows, bottom],
+        "top_positions": position[rows, top],
+        "bottom_positions": position[rows, bottom],
+    }

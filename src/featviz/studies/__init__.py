@@ -20,6 +20,8 @@ REGISTRY: tuple[str, ...] = (
     "filters",
     "directions",
     "ablation",
+    "deconv",
+    "redundancy",
 )
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from featviz.models.layers import LayerTable
 from featviz.results import CAPTION_SUFFIX, MANIFEST_SUFFIX, Result, manifest_path, publish
 from featviz.settings import validate_definition, validate_section
@@ -81,9 +83,8 @@ class Job:
     def extra(self, name: str) -> Path:
         """The extra input ``name``; a missing one is named with what it is for."""
         if name not in self.extras:
-            raise ValueError(
-                f"This job needs {EXTRA_INPUTS[name]}: give it as --input {name}=PATH."
-            )
+            what = EXTRA_INPUTS.get(name, f"the {name} study's output for this job")
+            raise ValueError(f"This job needs {what}: give it as --input {name}=PATH.")
         return Path(self.extras[name])
 
     def resources(self, recipes: Sequence[Mapping[str, Any]]):
@@ -121,6 +122,9 @@ class Study:
     files: ClassVar[dict[str, str]] = {}
     #: Keys of the section that decide which jobs run; no job reads them.
     plan_keys: ClassVar[tuple[str, ...]] = ()
+    #: Outputs of another study's job of the same key this study reads: input name ->
+    #: (study, output name), e.g. the filters study's arrays.
+    reads: ClassVar[dict[str, tuple[str, str]]] = {}
 
     # -- declarations -------------------------------------------------------------------------
 
@@ -154,6 +158,14 @@ class Study:
     def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
         """The part of the section that job ``key`` reads: all but the plan keys by default."""
         return {k: v for k, v in settings.items() if k not in self.plan_keys}
+
+    def trains(
+        self, settings: Settings, model: str, entry: Mapping[str, Any], train_seed: int
+    ) -> dict[str, tuple[str, dict[str, Any] | None, int]]:
+        """Models the train rule trains for this study besides the studied ones, by the input
+        name the study reads their metrics under: ``(model name, architecture, seed)``, with
+        no architecture where the studied model itself serves. None by default."""
+        return {}
 
     def check(self, settings: Settings, table: LayerTable) -> None:
         """Check the section's layer names (and unit indices) against a model's layers.
@@ -216,14 +228,15 @@ def layers_and_classes(layers: Sequence[str], classes: bool, table: LayerTable) 
     return list(dict.fromkeys([*layers, *([table.logits] if classes else [])]))
 
 
-def format_units(indices: Sequence[int] | None, noun: str = "unit") -> str:
-    """``every unit``, ``unit 3``, ``units 0-15`` or ``units 1, 4, 9`` for a caption."""
+def format_units(indices: Sequence[int | str] | None, noun: str = "unit") -> str:
+    """``every unit``, ``unit 3``, ``units 0-15``, ``units 1, 4, 9`` or ``classes a, c``."""
     if indices is None:
         return f"every {noun}"
     indices = list(indices)
     plural = noun + ("es" if noun.endswith("s") else "s")
     if len(indices) == 1:
         return f"{noun} {indices[0]}"
-    if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
+    numbers = all(isinstance(i, int | np.integer) for i in indices)
+    if numbers and len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
         return f"{plural} {indices[0]}-{indices[-1]}"
     return f"{plural} " + ", ".join(map(str, indices))

@@ -1,10 +1,17 @@
-"""Activation-maximizing images for the filters, units or classes of a layer (seed figures 7-10).
+"""Activation-maximizing images for the filters, units or classes of a layer (seed figures 7-10),
+and the test images that drive each unit most and least.
 
 Every unit asked for is rendered in one batched call; the grid labels each
 image with the unit's index (or class name) and the final objective value, on
 the fixed grey/RGB scale of the model's input range [0, 1]. With ``restarts``
 each unit starts from several images and the one reaching the highest
 objective is shown; every restart's value is kept.
+
+Beside the rendered image, each unit's *top examples*: the test images with the
+highest and lowest score (its mean activation, the same objective), found in one
+pass over the test split, each with the position of the unit's largest
+activation and the window of the input it sees there (its receptive field,
+:mod:`featviz.models.receptive`). The deconvnet study and the atlas build on them.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from featviz.data.prepare import load_prepared
+from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_npz
 from featviz.models.layers import LayerTable
 from featviz.plotting import new_figure, save_figure, show_image
@@ -50,6 +57,51 @@ def plot_grid(
     return save_figure(fig, png)
 
 
+def windows(field, positions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(..., 4)`` input windows ``(top, left, bottom, right)`` seen at ``positions``: the
+    receptive ``field`` there, or the whole image for a layer without positions."""
+    height, width = (int(s) for s in size)
+    flat = positions.reshape(-1, 2)
+    if field is None:
+        boxes = np.tile([0, 0, height, width], (len(flat), 1))
+    else:
+        boxes = np.array([field.window(int(y), int(x), height, width) for y, x in flat])
+    return boxes.reshape(*positions.shape[:-1], 4).astype(np.int64)
+
+
+def plot_examples(
+    images: np.ndarray,
+    test: np.ndarray,
+    ranked: dict[str, np.ndarray],
+    labels: Sequence[str],
+    rows: int,
+    png: Path,
+) -> list[Path]:
+    """Per unit: its rendered image, then its top and bottom test images cropped to the field."""
+    k = ranked["top"].shape[1]
+    cols = 1 + 2 * k
+    fig = new_figure(0.55 * cols + 0.6, 0.6 * rows + 0.4)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r in range(rows):
+        show_image(axes[r, 0], images[r], 0.0, 1.0)
+        axes[r, 0].set_ylabel(labels[r], fontsize=5, rotation=0, ha="right", va="center")
+        for c, end in enumerate(("top", "bottom")):
+            for j in range(k):
+                ax = axes[r, 1 + c * k + j]
+                top, left, bottom, right = ranked[f"{end}_windows"][r, j]
+                show_image(ax, test[ranked[end][r, j], top:bottom, left:right], 0.0, 1.0)
+                if r == 0:
+                    ax.set_title(
+                        "most"
+                        if (end, j) == ("top", 0)
+                        else "least"
+                        if (end, j) == ("bottom", 0)
+                        else "",
+                        fontsize=5,
+                    )
+    return save_figure(fig, png)
+
+
 def best_restart(values: np.ndarray, restarts: int) -> np.ndarray:
     """Per objective, the position of its best restart (restarts are consecutive)."""
     grouped = np.asarray(values).reshape(-1, restarts)
@@ -68,6 +120,7 @@ class Filters(Study):
         "filters": "Filters and units that maximize their activation",
         "classes": "Classes",
     }
+    figures = {"figure": "{job}.png", "examples": "{job}_examples.png"}
     files = {"arrays": "{job}.npz", "table": "{job}.csv"}
     plan_keys = ("classes",)
 
@@ -95,14 +148,15 @@ class Filters(Study):
         """
         from featviz.engine import for_units, recipe
         from featviz.models import probe
+        from featviz.models.receptive import receptive_fields
 
         model = probe.load_model(job.model)
         table = probe.layer_table(model)
         layer, restarts = job.key, settings["restarts"]
         classes = layer == table.logits
-        names = None
-        if classes and job.data is not None:
-            names = [str(c) for c in load_prepared(job.data)["class_names"]]
+        table.check_units(layer, _indices(settings, layer))  # before reading any data
+        data = load_prepared(job.require_data(self.name))
+        names = [str(c) for c in data["class_names"]] if classes else None
         indices, objectives = for_units(table, layer, _indices(settings, layer), names)
         every, how = recipe.render_with(
             model,
@@ -114,6 +168,13 @@ class Filters(Study):
         )
         pick = best_restart(every.values, restarts)
         images, values, traces = every.images[pick], every.values[pick], every.traces[pick]
+        test = to_model_input(data["x_test"])
+        ranked = probe.rank_images(model, layer, test, indices, settings["examples"])
+        fields = receptive_fields(model)
+        for end in ("top", "bottom"):
+            ranked[f"{end}_windows"] = windows(
+                fields.get(layer), ranked[f"{end}_positions"], test.shape[1:3]
+            )
         arrays, table_path = job.path(self.files["arrays"]), job.path(self.files["table"])
         write_npz(
             arrays,
@@ -123,6 +184,7 @@ class Filters(Study):
             trace_steps=every.trace_steps,
             traces=traces,
             restart_values=every.values.reshape(len(indices), restarts),
+            **ranked,
         )
         with atomic_path(table_path) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -137,7 +199,10 @@ class Filters(Study):
         labels = [every.names[i] if classes else f"#{indices[k]}" for k, i in enumerate(pick)]
         png = job.path(self.figures["figure"])
         plot_grid(images, values, labels, title, png, order)
-        which = format_units(_indices(settings, layer), "class" if classes else "unit")
+        chosen = _indices(settings, layer)
+        if classes and chosen is not None:
+            chosen = [names[i] for i in chosen]
+        which = format_units(chosen, "class" if classes else "unit")
         caption = (
             f"Images that maximize {'the logit' if classes else 'the mean activation'} of "
             f"{which} of {layer} of {job.label}: {steps} Adam steps at learning rate {lr:g} "
@@ -146,10 +211,24 @@ class Filters(Study):
             "objective reached; grey (or RGB) scale fixed to the input range "
             f"[0, 1]{', sorted by objective' if by_objective else ''}."
         )
+        shown = min(settings["example_rows"], len(indices))
+        examples = job.path(self.figures["examples"])
+        plot_examples(images, test, ranked, labels, shown, examples)
+        noun = "class" if classes else "unit"
+        k = settings["examples"]
+        listed = [names[i] for i in indices[:shown]] if classes else indices[:shown]
+        examples_caption = (
+            f"What drives {layer} of {job.label}: for {format_units(listed, noun)}, "
+            f"the image that maximizes it (left), then the {k} test images that drive it most "
+            f"and the {k} that drive it least (by {'logit' if classes else 'mean activation'} "
+            f"over the {len(test)} test images), each cropped to the {noun}'s receptive field "
+            "at the position of its largest activation."
+        )
+        section = "classes" if classes else "filters"
         return Result(
             stage=self.name,
             job=layer,
-            figures=[Figure(png, caption, "classes" if classes else "filters")],
+            figures=[Figure(png, caption, section), Figure(examples, examples_caption, section)],
             files=[arrays, table_path],
             numbers={
                 "layer": layer,
