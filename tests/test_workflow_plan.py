@@ -4,6 +4,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from featviz import studies
 from featviz import workflow as plan
 from tests.conftest import ROOT
 
@@ -47,17 +48,7 @@ def test_report_manifests_in_the_seeds_order():
         "results/synthetic-house-numbers/prior/prior.result.json",
     ]
     study = [m.split("/")[3] if m.count("/") > 3 else "train" for m in manifests]
-    order = [
-        "train",
-        "activations",
-        "convergence",
-        "joint",
-        "filters",
-        "directions",
-        "ablation",
-        "deconv",
-        "redundancy",
-    ]
+    order = ["train", *studies.REGISTRY]
     assert study == sorted(study, key=order.index)
     assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12.result.json" in manifests
     per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1 + 2 + 1
