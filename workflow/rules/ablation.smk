@@ -12,6 +12,8 @@ rule ablation:
     conda:
         "../../environment.yml"
     threads: 2
+    # The longest job: start it as soon as its models exist, beside the short ones.
+    priority: 5
     resources:
         mem_mb=6000,
         runtime=480,

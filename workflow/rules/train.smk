@@ -26,6 +26,8 @@ rule train:
     conda:
         "../../environment.yml"
     threads: 2
+    # Models are read by many jobs (the judge by the longest): train them first.
+    priority: 10
     resources:
         mem_mb=4000,
         runtime=120,
@@ -65,6 +67,7 @@ rule train_prior:
     conda:
         "../../environment.yml"
     threads: 2
+    priority: 10
     resources:
         mem_mb=4000,
         runtime=60,
