@@ -9,11 +9,11 @@ rule ablation:
         "logs/ablation/{dataset}/{model}/{job}.log",
     benchmark:
         "benchmarks/runs/ablation/{dataset}/{model}/{job}.tsv"
+    # The longest job: start it as soon as its models exist, beside the short ones.
+    priority: 5
     conda:
         "../../environment.yml"
     threads: 2
-    # The longest job: start it as soon as its models exist, beside the short ones.
-    priority: 5
     resources:
         mem_mb=6000,
         runtime=480,

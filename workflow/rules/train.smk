@@ -23,11 +23,11 @@ rule train:
         model=any_of(
             [*plan.trained_models(config), plan.JUDGE, *plan.retrained_models(config)]
         ),
+    # Models are read by many jobs (the judge by the longest): train them first.
+    priority: 10
     conda:
         "../../environment.yml"
     threads: 2
-    # Models are read by many jobs (the judge by the longest): train them first.
-    priority: 10
     resources:
         mem_mb=4000,
         runtime=120,
@@ -64,10 +64,10 @@ rule train_prior:
         "logs/train_prior/{dataset}.log",
     benchmark:
         "benchmarks/runs/train_prior/{dataset}.tsv"
+    priority: 10
     conda:
         "../../environment.yml"
     threads: 2
-    priority: 10
     resources:
         mem_mb=4000,
         runtime=60,
