@@ -5,9 +5,11 @@ Three questions about a trained model:
 - *dead* filters: never active (ReLU output zero everywhere) on the test split;
   *near-dead*: active on fewer than ``near_dead`` of the test images;
 - *near-duplicate* filters: pairs whose kernels point the same way (cosine of
-  the flattened kernels above ``weight_similarity``) or whose responses over the
-  test split move together (correlation of their mean activations above
-  ``activation_correlation``); linked pairs form clusters;
+  the flattened kernels above ``weight_similarity``) or whose activation maps
+  move together (correlation over every position of the first
+  :data:`MAP_IMAGES` test images above ``activation_correlation``; mean
+  activations per image would mostly measure how much ink an image has);
+  linked pairs form clusters;
 - *narrower and shallower*: the architecture retrained with a fraction of the
   filters per layer, and with its last convolution dropped (cnn3 -> cnn2), each
   with the same training settings and the seeds listed, so that a difference in
@@ -36,6 +38,8 @@ from featviz.studies.base import Job, Settings, Study
 
 #: The name of the unchanged architecture among the variants.
 FULL = "full"
+#: Test images whose activation maps are correlated (every position of each).
+MAP_IMAGES = 500
 
 
 def variant_name(model: str, variant: str, seed: int) -> str:
@@ -86,7 +90,7 @@ def cosine_matrix(kernel: np.ndarray) -> np.ndarray:
 
 
 def correlation_matrix(responses: np.ndarray) -> np.ndarray:
-    """Correlation of the units' responses ``(images, units)``; 0 where a unit never varies."""
+    """Correlation of the units' responses ``(samples, units)``; 0 where a unit never varies."""
     centred = responses - responses.mean(axis=0)
     norm = np.linalg.norm(centred, axis=0)
     live = norm > 0
@@ -144,7 +148,7 @@ class Redundancy(Study):
             acts = probe.activations(model, test, [layer], batch_size=256)[layer]
             spatial = acts.ndim == 4
             peak = acts.max(axis=(1, 2)) if spatial else acts
-            responses = acts.mean(axis=(1, 2)) if spatial else acts
+            responses = acts[:MAP_IMAGES].reshape(-1, acts.shape[-1])
             active_share = (peak > 0).mean(axis=0)
             kernel = keras.ops.convert_to_numpy(model.get_layer(layer).kernel)
             weights = cosine_matrix(kernel)
@@ -205,8 +209,9 @@ class Redundancy(Study):
             Figure(
                 png["figure"],
                 f"Filters of {job.label}, layer by layer: the cosine similarity of every pair of "
-                "kernels (upper triangle) and the correlation of their mean activations over "
-                f"the {len(test)} test images (lower triangle), filters ordered by duplicate "
+                "kernels (upper triangle) and the correlation of their activation maps over "
+                f"{min(MAP_IMAGES, len(test))} test images (lower triangle), filters ordered by "
+                "duplicate "
                 f"cluster; a pair is a near-duplicate above {settings['weight_similarity']:g} "
                 f"cosine or {settings['activation_correlation']:g} correlation; ticks mark dead "
                 f"filters. {described}.",
