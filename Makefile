@@ -15,12 +15,36 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev]"
 	touch $@
 
-setup: $(VENV)/.installed
+# System packages from Debian, where this runs as root with apt: $(1) is what they are for,
+# $(2) the command that shows they are there, $(3) the packages. Elsewhere it says what is
+# missing and goes on (the workflow and the tests say what they skip without them).
+define apt_install
+	@if command -v $(2) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing $(1): $(3)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(3) >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(3) >/dev/null 2>&1; } || \
+	  echo "$(1): $(3) could not be installed."; \
+	else echo "$(1): $(3) missing, and not root with apt."; fi
+	@touch $@
+endef
+
+# LaTeX for report/report.pdf (without it the workflow writes report.md and report.tex).
+LATEX_PACKAGES := texlive-latex-base texlive-latex-recommended lmodern latexmk
+$(VENV)/.latex: | $(VENV)/.installed
+	$(call apt_install,LaTeX for the PDF report,latexmk,$(LATEX_PACKAGES))
+
+# A headless browser for the atlas's browser test (without it that test is skipped).
+$(VENV)/.browser: | $(VENV)/.installed
+	$(call apt_install,Chromium for the atlas's browser test,chromium,chromium)
+
+setup: $(VENV)/.installed $(VENV)/.latex
 
 demo: setup
 	snakemake --cores $(CORES) --configfile config/demo.yaml
 
-test: setup lint
+test: setup $(VENV)/.browser lint
 	pytest
 
 lint: setup
@@ -40,7 +64,7 @@ rulegraph: setup
 	snakemake --configfile config/paper.yaml --rulegraph | dot -Tsvg > docs/rulegraph.svg
 
 clean:
-	rm -rf results resources logs benchmarks/runs report/report.md report/report.html .snakemake
+	rm -rf results resources logs benchmarks/runs report/report.* report/provenance.json .snakemake
 
 # Benchmarks run in their own environment: tf-keras-vis needs tf_keras, which is not a
 # dependency of featviz. tf_keras is installed without its dependencies so that it uses

@@ -37,9 +37,10 @@ for study in STUDIES:
 
 
 include: "workflow/rules/report.smk"
+include: "workflow/rules/atlas.smk"
 
 
 rule all:
     default_target: True
     input:
-        "report/report.md",
+        plan.targets(),

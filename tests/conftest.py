@@ -81,6 +81,23 @@ def residual_model(side: int = 12, classes: int = 3):
 
 
 @pytest.fixture(scope="session")
+def tiny_judge(tmp_path_factory) -> Path:
+    """A judge model file for the tiny model's data: another architecture, with batch norm."""
+    from featviz.models.build import build_model
+    from featviz.models.spec import Architecture
+
+    judge = build_model(
+        Architecture(conv_filters=(3,), kernel_size=3, dense_units=(6,), batch_norm=True),
+        (12, 12, 1),
+        3,
+        seed=9,
+    )
+    path = tmp_path_factory.mktemp("judge") / "judge.keras"
+    judge.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A prepared dataset the tiny model takes: 12x12 grey crops of generated digits (labels
     taken modulo 3, three classes), 90 test images."""

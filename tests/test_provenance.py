@@ -1,28 +1,55 @@
 import hashlib
 import json
+from pathlib import Path
 
-from featviz.provenance import record, sidecar_path, verify, write_sidecars
+from featviz.provenance import collect, record, sidecar_path, write_sidecars
+from featviz.verification import verify_tree
 
 
-def test_sidecar_records_everything_and_verifies(tmp_path, monkeypatch):
+def test_sidecar_records_everything(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    inp = tmp_path / "in.npz"
+    (tmp_path / "results").mkdir()
+    inp = tmp_path / "results" / "in.npz"
     inp.write_bytes(b"input")
-    out = tmp_path / "fig.png"
+    out = tmp_path / "results" / "fig.png"
     out.write_bytes(b"figure")
-    base = record(rule="filters", params={"steps": 5}, seeds={"render_seed": 3}, inputs=[inp])
-    [path] = write_sidecars([out], base, {out: "A caption."})
-    assert path == sidecar_path(out) == tmp_path / "fig.png.prov.json"
+    base = record(
+        rule="filters",
+        params={"steps": 5},
+        seeds={"render_seed": 3},
+        inputs=["results/in.npz"],
+        outputs=["results/fig.png"],
+        started="2026-01-01T00:00:00+00:00",
+    )
+    [path] = write_sidecars(["results/fig.png"], base, {"results/fig.png": "A caption."})
+    assert path == sidecar_path("results/fig.png") == Path("results/fig.png.prov.json")
     rec = json.loads(path.read_text())
     assert rec["rule"] == "filters" and rec["params"] == {"steps": 5}
-    assert rec["seeds"] == {"render_seed": 3} and rec["caption"] == "A caption."
-    assert rec["inputs"][str(inp)] == hashlib.sha256(b"input").hexdigest()
-    assert len(rec["sha256"]) == 64
+    assert rec["seeds"] == {"render_seed": 3}
+    assert rec["inputs"]["results/in.npz"] == hashlib.sha256(b"input").hexdigest()
+    assert (
+        rec["outputs"]["results/fig.png"] == rec["sha256"] == hashlib.sha256(b"figure").hexdigest()
+    )
     assert {"numpy", "featviz"} <= set(rec["packages"])
     assert set(rec["git"]) == {"commit", "dirty"} and "python" in rec["device"]
-    assert verify(path) == []
-    inp.write_bytes(b"changed")
-    out.unlink()
-    problems = verify(path)
-    assert any("fig.png: missing" in p for p in problems)
-    assert any(p.startswith(f"{inp}: SHA-256") for p in problems)
+    assert rec["started"] == "2026-01-01T00:00:00+00:00" <= rec["finished"]
+    assert collect(tmp_path, ["results"])["results/fig.png"]["rule"] == "filters"
+
+
+def test_a_tree_without_upstream_records_breaks_the_chain(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "in.npz").write_bytes(b"input")
+    (tmp_path / "results" / "fig.png").write_bytes(b"figure")
+    base = record(
+        rule="r", params={}, seeds={}, inputs=["results/in.npz"], outputs=["results/fig.png"]
+    )
+    write_sidecars(["results/fig.png"], base)
+    count, problems = verify_tree(tmp_path, allow_dirty=True)
+    messages = [str(p) for p in problems]
+    assert count == 1
+    assert any("results/in.npz: no provenance record of its own" in m for m in messages)
+    assert any("results/in.npz: an input that no record produced" in m for m in messages)
+    base = record(rule="s", params={}, seeds={}, inputs=[], outputs=["results/in.npz"])
+    write_sidecars(["results/in.npz"], base)
+    assert verify_tree(tmp_path, allow_dirty=True) == (2, [])

@@ -57,7 +57,14 @@ def test_json_arguments_are_named_when_broken():
 
 def test_the_command_holds_no_science_default():
     """Every option of every subcommand defaults to nothing, except how the job runs."""
-    machine = {"threads": 0, "raw": [], "metrics": [], "generated": [], "help": None}
+    machine = {
+        "threads": 0,
+        "raw": [],
+        "metrics": [],
+        "generated": [],
+        "help": None,
+        "directory": ".",
+    }
     parser = build_parser()
     [commands] = [a for a in parser._actions if a.dest == "command"]
     for name, sub in commands.choices.items():

@@ -51,7 +51,9 @@ def test_report_manifests_in_the_seeds_order():
     order = ["train", *studies.REGISTRY]
     assert study == sorted(study, key=order.index)
     assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12.result.json" in manifests
-    per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1 + 2 + 1
+    # training 3, activations 3, convergence 4, joint 2, filters 5, directions 3, ablation 1,
+    # recommended 5 (the filters study's layers), deconv 2, redundancy 1
+    per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1 + 5 + 2 + 1
     assert len(manifests) == 2 * per_dataset == len(set(manifests))
     assert plan.study_inputs(cfg, "ablation", "synthetic-digits", "cnn3", "recipes") == {
         "model": "results/synthetic-digits/cnn3/model.keras",
@@ -211,6 +213,21 @@ def test_retrained_variants_are_trained_models_with_their_seeds():
     inputs = plan.study_inputs(cfg, "redundancy", "synthetic-digits", "cnn3", "filters")
     assert inputs["metrics:full:0"] == "results/synthetic-digits/cnn3/metrics.json"
     assert inputs["metrics:half:1"] == "results/synthetic-digits/cnn3.half.s1/metrics.json"
+
+
+def test_the_recommended_study_renders_the_filters_studys_layers_with_the_ablations_recipe():
+    cfg = config("demo.yaml")
+    assert plan.study_jobs(cfg, "recommended", "synthetic-digits", "cnn3") == plan.study_jobs(
+        cfg, "filters", "synthetic-digits", "cnn3"
+    )
+    inputs = plan.study_inputs(cfg, "recommended", "synthetic-digits", "cnn3", "conv2")
+    assert inputs["filters"] == "results/synthetic-digits/cnn3/filters/conv2.npz"
+    assert inputs["recommended"] == (
+        "results/synthetic-digits/cnn3/ablation/recipes_recommended.json"
+    )
+    # the ablation may recommend the prior: its decoder comes along
+    assert inputs["prior"] == "results/synthetic-digits/prior/decoder.keras"
+    assert inputs["judge"] == "results/synthetic-digits/judge/model.keras"
 
 
 def test_a_study_reading_another_studys_jobs_is_checked():

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ bann
 from featviz import __version__  # noqa: E402
 from featviz.errors import FeatvizError  # noqa: E402
 from featviz.results import CAPTION_SUFFIX, Result, manifest_path, publish  # noqa: E402
-from featviz.settings import parse_json, validate_definition, validate_section  # noqa: E402
+from featviz.settings import (  # noqa: E402
+    parse_json,
+    validate_config,
+    validate_definition,
+    validate_section,
+)
 
 
 @dataclass
@@ -37,6 +44,9 @@ class Outcome:
     inputs: list[Path] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     result: Result | None = None
+    #: Folders whose every file is listed in the record of ``files`` and has no record of
+    #: its own (the atlas's pages and pictures).
+    covers: list[Path] = field(default_factory=list)
 
 
 Handler = Callable[[argparse.Namespace], Outcome]
@@ -66,7 +76,10 @@ def cmd_download(args: argparse.Namespace) -> Outcome:
     remote = spec.file_named(out.name)
     fetch(remote, out, mirrors=spec.mirrors, local_mirror=spec.local_mirror)
     print(f"{out}: verified (SHA-256 {remote.sha256})", file=sys.stderr)
-    return Outcome()
+    params = {"dataset": args.dataset, "file": remote.name, "canonical_sha256": remote.sha256}
+    if remote.md5:
+        params["canonical_md5"] = remote.md5
+    return Outcome([out], [], params)
 
 
 def cmd_prepare(args: argparse.Namespace) -> Outcome:
@@ -165,7 +178,13 @@ def cmd_study(args: argparse.Namespace) -> Outcome:
         model_name=args.model_name or "",
     )
     result, files = study.execute(job, settings)
-    params = {"study": study.name, "job": job.key, study.name: settings}
+    params = {
+        "study": study.name,
+        "job": job.key,
+        "dataset": job.dataset,
+        "model": job.model_name,
+        study.name: settings,
+    }
     return Outcome(
         files, _inputs(args.model, args.data, *map(str, extras.values())), params, result
     )
@@ -175,6 +194,8 @@ def cmd_study(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_report(args: argparse.Namespace) -> Outcome:
+    from featviz.io import write_json
+    from featviz.provenance import SCHEMA, collect
     from featviz.report.writeup import write_report
 
     write_report(
@@ -184,25 +205,68 @@ def cmd_report(args: argparse.Namespace) -> Outcome:
         title=args.title,
         generated=args.generated,
     )
-    return Outcome([Path(args.out)], _inputs(*args.manifests, *args.metrics), {"title": args.title})
+    out = Path(args.out)
+    manifest = out.with_name("provenance.json")
+    write_json(manifest, {"schema": SCHEMA, "records": collect(".", ("resources", "results"))})
+    if shutil.which("latexmk") is None:
+        print(
+            f"latexmk not found: {out.with_suffix('.pdf')} is not built; install LaTeX "
+            "(Debian: texlive-latex-base texlive-latex-recommended lmodern latexmk).",
+            file=sys.stderr,
+        )
+    return Outcome(
+        [out, out.with_suffix(".tex"), manifest],
+        _inputs(*args.manifests, *args.metrics),
+        {"title": args.title},
+    )
+
+
+def cmd_atlas(args: argparse.Namespace) -> Outcome:
+    from featviz.report.atlas import build_atlas
+
+    files = build_atlas(
+        args.out,
+        manifests=args.manifests,
+        metrics=args.metrics,
+        data=args.data,
+        models=args.models,
+        report=args.report,
+        title=args.title,
+    )
+    size = sum(f.stat().st_size for f in files)
+    pages = sum(f.suffix == ".html" for f in files)
+    print(f"{args.out}: {pages} pages, {len(files)} files, {size / 1e6:.1f} MB", file=sys.stderr)
+    index = Path(args.out) / "index.html"
+    return Outcome(
+        [index],
+        _inputs(*args.manifests, *args.metrics, *args.data, *args.models, args.report),
+        {"title": args.title},
+        covers=[Path(args.out)],
+    )
+
+
+def cmd_pdf(args: argparse.Namespace) -> Outcome:
+    from featviz.report.pdf import build_pdf
+
+    pdf = build_pdf(args.tex)
+    print(f"{pdf}: {pdf.stat().st_size:,} bytes", file=sys.stderr)
+    return Outcome([pdf], _inputs(args.tex))
 
 
 def cmd_provenance(args: argparse.Namespace) -> Outcome:
-    from featviz.provenance import SUFFIX, verify
+    from featviz.verification import verify_tree
 
-    records = []
-    for target in args.paths:
-        path = Path(target)
-        records += sorted(path.rglob(f"*{SUFFIX}")) if path.is_dir() else [path]
-    failed = 0
-    for rec in records:
-        problems = verify(rec)
-        failed += bool(problems)
-        print(f"{'FAIL' if problems else 'ok  '} {rec}")
-        for p in problems:
-            print(f"     {p}")
-    print(f"{len(records) - failed} verified, {failed} failed")
-    if failed or not records:
+    config = None
+    if args.configfile:
+        import yaml
+
+        with open(args.configfile, encoding="utf-8") as fh:
+            config = validate_config(yaml.safe_load(fh), args.configfile)
+    count, problems = verify_tree(args.directory, config, allow_dirty=args.allow_dirty)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    print(f"{count} records read, {len(problems)} problems")
+    if problems or not count:
         raise SystemExit(1)
     return Outcome()
 
@@ -321,9 +385,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="Datasets that are generated, not real; the report says so.",
     )
 
-    p = add("provenance", cmd_provenance, "Verify provenance records (files or directories).")
+    p = add("atlas", cmd_atlas, "Build the atlas: a static site with a page for every unit.")
+    p.add_argument("--out", required=True, help="The atlas's folder (replaced whole).")
+    p.add_argument(
+        "--manifests", nargs="+", required=True, help="Manifests of the studies' jobs it shows."
+    )
+    p.add_argument("--metrics", nargs="*", default=[], help="metrics.json files of the models.")
+    p.add_argument("--data", nargs="+", required=True, help="Prepared dataset.npz files.")
+    p.add_argument("--models", nargs="+", required=True, help="The models' .keras files.")
+    p.add_argument("--report", help="The report the index links to (copied in).")
+    p.add_argument("--title", required=True, help="The index's title.")
+
+    p = add("pdf", cmd_pdf, "Build the report's PDF from its .tex with latexmk.")
+    p.add_argument("tex", help="The report's .tex (its figures' PDFs where it links them).")
+
+    p = add(
+        "provenance",
+        cmd_provenance,
+        "Verify the provenance chain of a run: every hash, every link, every record.",
+    )
     p.add_argument("action", choices=["verify"])
-    p.add_argument("paths", nargs="+")
+    p.add_argument(
+        "directory", nargs="?", default=".", help="The run's working directory (default: here)."
+    )
+    p.add_argument(
+        "--configfile", help="Also check that every job ran with the settings this config gives."
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="Accept records made from a checkout with uncommitted changes.",
+    )
     return parser
 
 
@@ -336,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         _limit_threads(args.threads)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         outcome = args.handler(args)
     except EXPECTED_ERRORS as err:
@@ -352,7 +445,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             params=outcome.params,
             seeds=result.seeds if result else {},
             inputs=outcome.inputs,
+            outputs=[
+                *outcome.files,
+                *sorted(f for d in outcome.covers for f in d.rglob("*") if f.is_file()),
+            ],
+            started=started,
         )
+        if outcome.covers:
+            base["covers"] = [str(folder) for folder in outcome.covers]
         captions = {f.png: f.caption for f in result.figures} if result else {}
         # A caption file's text is in the figure's own record; it needs none of its own.
         recorded = [f for f in outcome.files if not f.name.endswith(CAPTION_SUFFIX)]

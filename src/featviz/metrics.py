@@ -239,6 +239,35 @@ def two_afc(
     return float(np.mean((s > w) + 0.5 * (s == w)))
 
 
+def unit_two_afc(
+    natural: np.ndarray,
+    activation: np.ndarray,
+    max_references: np.ndarray,
+    min_references: np.ndarray,
+    references: int = 9,
+    queries: int = 20,
+) -> tuple[float, float]:
+    """A unit's :func:`two_afc` score with visualizations as references, and its ceiling
+    with natural exemplars as references, on the same queries.
+
+    Args:
+        natural: ``(N, D)`` embeddings of the split's images.
+        activation: ``(N,)`` the unit's score on each of them (ranks the exemplars).
+        max_references, min_references: embeddings of the unit's maximizing and
+            minimizing visualizations.
+        references, queries: natural exemplars per end, as in :func:`exemplars`.
+
+    Returns:
+        ``(score with the visualizations, score with the natural exemplars)``.
+    """
+    ex = exemplars(activation, references, queries)
+    strong, weak = natural[ex.strong], natural[ex.weak]
+    return (
+        two_afc(max_references, min_references, strong, weak),
+        two_afc(natural[ex.top], natural[ex.bottom], strong, weak),
+    )
+
+
 def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard deviation (``ddof=1``; 0 for one value) ignoring NaNs."""
     v = np.asarray(values, dtype=np.float64)

@@ -65,8 +65,18 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_state(cwd: str | os.PathLike[str] = ".") -> dict[str, Any]:
-    """Commit of the working tree and whether tracked files differ from it."""
+def code_directory() -> Path:
+    """The folder of featviz's own code: its git checkout is the code that ran."""
+    return Path(__file__).resolve().parent
+
+
+def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Commit of featviz's checkout (or of ``cwd``) and whether tracked files differ from it.
+
+    The code that made a result is featviz's, wherever the workflow's working
+    directory is, so the record names the commit of the package's checkout.
+    """
+    cwd = code_directory() if cwd is None else cwd
 
     def git(*args: str) -> str | None:
         try:
@@ -94,7 +104,30 @@ def device() -> dict[str, Any]:
         import keras
 
         info["keras_backend"] = keras.backend.backend()
+        info["accelerators"] = accelerators(info["keras_backend"])
     return info
+
+
+def accelerators(backend: str) -> list[str]:
+    """The devices the backend computes on (``CPU:0``, ``GPU:0``, ...)."""
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return [
+                d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices()
+            ]
+        if backend == "jax":
+            import jax
+
+            return [str(d) for d in jax.devices()]
+    except Exception as err:  # a device query must not fail the job it describes
+        return [f"unknown ({type(err).__name__})"]
+    return []
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def record(
@@ -103,8 +136,19 @@ def record(
     params: Mapping[str, Any],
     seeds: Mapping[str, int],
     inputs: Iterable[str | os.PathLike[str]],
+    outputs: Iterable[str | os.PathLike[str]] = (),
+    started: str | None = None,
 ) -> dict[str, Any]:
-    """The parts of a provenance record shared by all outputs of one command."""
+    """The parts of a provenance record shared by all outputs of one command.
+
+    Args:
+        rule: the Snakemake rule that ran the command.
+        params: the configuration values the command read.
+        seeds: its random seeds, by role.
+        inputs: the files it read (their SHA-256 is recorded).
+        outputs: every file it wrote (their SHA-256 too).
+        started: when it started (ISO 8601); it finished now.
+    """
     return {
         "schema": SCHEMA,
         "rule": rule,
@@ -113,11 +157,30 @@ def record(
         "params": dict(params),
         "seeds": dict(seeds),
         "inputs": {str(p): sha256_file(p) for p in inputs},
+        "outputs": {str(p): sha256_file(p) for p in outputs},
         "packages": package_versions(),
         "git": git_state(),
         "device": device(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started": started or now(),
+        "finished": now(),
     }
+
+
+def collect(root: str | os.PathLike[str], trees: Iterable[str]) -> dict[str, Any]:
+    """Every record under ``root``'s ``trees``, by the artifact it describes (unreadable
+    records are skipped here; verification names them)."""
+    import json
+
+    gathered = {}
+    for tree in trees:
+        for path in sorted((Path(root) / tree).rglob(f"*{SUFFIX}")):
+            try:
+                rec = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(rec, dict) and "artifact" in rec:
+                gathered[rec["artifact"]] = rec
+    return dict(sorted(gathered.items()))
 
 
 def write_sidecars(
@@ -136,17 +199,3 @@ def write_sidecars(
         write_json(path, entry)
         written.append(path)
     return written
-
-
-def verify(sidecar: str | os.PathLike[str]) -> list[str]:
-    """Re-check one record: the artifact's and inputs' checksums. Returns the problems found."""
-    import json
-
-    rec = json.loads(Path(sidecar).read_text(encoding="utf-8"))
-    problems = []
-    for path, expected in [(rec["artifact"], rec["sha256"]), *rec["inputs"].items()]:
-        if not Path(path).exists():
-            problems.append(f"{path}: missing")
-        elif (actual := sha256_file(path)) != expected:
-            problems.append(f"{path}: SHA-256 {actual}, recorded {expected}")
-    return problems

@@ -107,6 +107,11 @@ def validate_definition(name: str, data: Mapping[str, Any] | None, where: str) -
     return _validated(definition_schema(name), data, where)
 
 
+def validate_config(data: Mapping[str, Any] | None, where: str = "config") -> dict[str, Any]:
+    """A whole configuration checked against the schema, defaults filled in."""
+    return _validated(schema(), data, where)
+
+
 def defaults(name: str) -> dict[str, Any]:
     """Every default of section ``name``: what an empty section becomes."""
     return validate_section(name, {})

@@ -9,6 +9,7 @@ tested. Paths follow one layout::
     results/<dataset>/<model>/model.keras ...       trained (or imported) model, metrics
     results/<dataset>/<model>/<study>/<job>.*       figures, captions, arrays, tables, manifest
     report/report.md                                the report
+    results/atlas/index.html                        the atlas: a page per unit
 
 A study's outputs and jobs come from its declaration (:mod:`featviz.studies.base`);
 nothing here names a particular study. Importing this module does not import
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -296,6 +298,8 @@ def section(config: Config, name: str, model: str) -> dict[str, Any]:
 
 def study_jobs(config: Config, name: str, dataset: str, model: str) -> list[str]:
     study = studies.get(name)
+    if study.same_jobs_as is not None:
+        return study_jobs(config, study.same_jobs_as, dataset, model)
     return study.jobs(section(config, name, model), layer_table(config, dataset, model))
 
 
@@ -311,8 +315,13 @@ def study_inputs(config: Config, name: str, dataset: str, model: str, job: str) 
     paths = {"model": f"{MODEL_DIR}/model.keras", "data": "results/{dataset}/data/dataset.npz"}
     for need in study.needs(section(config, name, model)):
         paths[need] = EXTRA_INPUTS[need]
-    for need, (other, output) in study.reads.items():
-        paths[need] = f"{study_dir(other)}/{studies.get(other).outputs(job)[output]}"
+    for need, (other, output, *fixed) in study.reads.items():
+        source = studies.get(other)
+        paths[need] = f"{study_dir(other)}/{source.outputs(*fixed or [job])[output]}"
+        # What the other study's jobs needed to render, the reading job may need too
+        # (the recommended study renders with the ablation's recipes: the prior).
+        for extra in source.needs(section(config, other, model)):
+            paths.setdefault(extra, EXTRA_INPUTS[extra])
     for need, (trained, _, _) in study_trains(config, name, model).items():
         paths[need] = f"{MODEL_DIR.format(dataset='{dataset}', model=trained)}/metrics.json"
     return {k: v.format(dataset=dataset, model=model) for k, v in paths.items()}
@@ -334,6 +343,37 @@ def report_manifests(config: Config) -> list[str]:
     for name in studies.REGISTRY:
         manifests += study_manifests(config, name)
     return manifests
+
+
+def report_targets() -> list[str]:
+    """The report in Markdown and LaTeX, and as a PDF where ``latexmk`` is installed."""
+    targets = ["report/report.md", "report/report.tex", "report/provenance.json"]
+    if shutil.which("latexmk") is not None:
+        targets.append("report/report.pdf")
+    return targets
+
+
+ATLAS = "results/atlas"
+
+
+def atlas_inputs(config: Config) -> dict[str, list[str]]:
+    """What the atlas reads: the manifests of the studies it shows, every model's metrics
+    and file, the datasets' arrays, and the report's PDF (the index links it) if built."""
+    from featviz.report.atlas import STUDIES
+
+    datasets = list(dict.fromkeys(d for d, _ in pairs(config)))
+    return {
+        "manifests": [m for name in STUDIES for m in study_manifests(config, name)],
+        "metrics": [f"{d}/metrics.json" for d in model_dirs(config)],
+        "data": [f"results/{d}/data/dataset.npz" for d in datasets],
+        "models": [f"{d}/model.keras" for d in model_dirs(config)],
+        "report": [t for t in report_targets() if t.endswith(".pdf")],
+    }
+
+
+def targets() -> list[str]:
+    """What ``snakemake`` makes by default: the report and the atlas."""
+    return [*report_targets(), ATLAS]
 
 
 def export_checkout(path: str) -> None:
@@ -360,10 +400,9 @@ def check(config: Config) -> None:
         for study in studies.every():
             try:
                 study.check(section(config, study.name, model), table)
-                for other, _ in study.reads.values():
-                    missing = set(study_jobs(config, study.name, dataset, model)) - set(
-                        study_jobs(config, other, dataset, model)
-                    )
+                for other, _, *fixed in study.reads.values():
+                    wanted = fixed or study_jobs(config, study.name, dataset, model)
+                    missing = set(wanted) - set(study_jobs(config, other, dataset, model))
                     if missing:
                         raise ValueError(
                             f"{study.name} reads the {other} study's jobs, which do not "

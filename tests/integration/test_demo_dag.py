@@ -12,94 +12,9 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.integration.conftest import snakemake
 
 pytestmark = pytest.mark.integration
-
-TINY = {
-    "title": "tiny demo",
-    "datasets": {
-        "synthetic-digits": {"kind": "synthetic-digits", "n_train": 240, "n_test": 60, "seed": 1},
-        "synthetic-house-numbers": {
-            "kind": "synthetic-house-numbers",
-            "n_train": 240,
-            "n_test": 60,
-            "seed": 2,
-        },
-    },
-    "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
-    "train": {"epochs": 1, "batch_size": 32},
-    "activations": {"images": 2},
-    # A recipe other than the seed's, so that captions must say which one rendered.
-    "filters": {
-        "units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]},
-        "steps": 12,
-        "restarts": 2,
-        "parameterization": "fourier",
-        "regularizers": {"blur": {"sigma": 0.5, "every": 4}},
-    },
-    "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 200, "record_every": 5},
-    "joint": {
-        "pairs": [[0, 1]],
-        "triples": [[0, 1, 2]],
-        "weights": [0.0, 0.5, 1.0],
-        "divisions": 2,
-        "steps": 12,
-    },
-    "directions": {"layers": ["conv1", "conv3"], "count": 3, "steps": 12},
-    "judge": {"architecture": {"conv_filters": [4, 6], "kernel_size": 3, "dense_units": [16]}},
-    "prior": {"latent_dim": 4, "epochs": 1},
-    "ablation": {
-        "layers": ["conv1", "conv2"],
-        "units_per_layer": 1,
-        "steps": 8,
-        "restarts": 2,
-        "references": 4,
-        "queries": 8,
-        "settings": {
-            "none": {},
-            "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
-            "transforms": {"transforms": "auto"},
-            "decorrelated": {"decorrelate": True},
-            "maco": {"parameterization": "maco"},
-            "prior": {"parameterization": "prior"},
-        },
-        "combinations": {"blur+transforms": ["blur", "transforms"]},
-    },
-    "deconv": {"layers": ["conv2"], "rows": 3},
-    "redundancy": {"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
-}
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "-d",
-            str(workdir),
-            "--cores",
-            "2",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=workdir,
-    )
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    result = snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"))
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
 
 
 def test_report_and_every_figure_exist(demo_run):
@@ -112,8 +27,9 @@ def test_report_and_every_figure_exist(demo_run):
     # per dataset: training curves of cnn3 and the judge and the prior's samples, 3 feature
     # maps, 2 convergence (conv2, classes), 2 joint figures + 2 trade-offs, 3 unit grids +
     # 1 class grid (each with its examples figure), 2 directions, 3 ablation figures,
+    # 4 recommended-recipe grids (the filters study's layers),
     # 1 deconvnet figure, 2 redundancy figures
-    assert len(figures) == 2 * 28
+    assert len(figures) == 2 * 32
     for rel in figures:
         path = (demo_run / "report" / rel).resolve()
         assert path.stat().st_size > 1000, rel
@@ -131,6 +47,7 @@ def test_report_and_every_figure_exist(demo_run):
         "## Classes",
         "## Random directions in activation space",
         "## Which recipe? Regularizers measured",
+        "## Every unit under the recommended recipe",
         "## Back to pixels: the deconvnet and guided backpropagation",
         "## Unused, duplicated and unneeded: filters and depth",
     ]
@@ -138,23 +55,131 @@ def test_report_and_every_figure_exist(demo_run):
     assert "Generated data." in report
 
 
-def test_provenance_records_verify(demo_run):
+def featviz(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        ["featviz", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def test_provenance_records_verify(demo_run, tmp_path):
     record = json.loads(
         (demo_run / "results/synthetic-digits/cnn3/filters/conv2.png.prov.json").read_text()
     )
     assert record["rule"] == "filters" and record["params"]["filters"]["steps"] == 12
     assert record["params"]["filters"]["units"] == {"conv2": "all"}  # the job's slice
     assert record["inputs"] and record["caption"].startswith("Images that maximize")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    out = subprocess.run(
-        ["featviz", "provenance", "verify", "results"],
-        cwd=demo_run,
-        capture_output=True,
-        text=True,
-        env=env,
+    assert record["started"] <= record["finished"] and record["outputs"]
+    assert "keras_backend" in record["device"] and record["git"]["commit"]
+    gathered = json.loads((demo_run / "report" / "provenance.json").read_text())["records"]
+    assert "results/synthetic-digits/cnn3/filters/conv2.png" in gathered
+    # from another directory, with the configuration that made it
+    out = featviz(
+        "provenance",
+        "verify",
+        str(demo_run),
+        "--allow-dirty",
+        "--configfile",
+        str(demo_run / "tiny.yaml"),
+        cwd=tmp_path,
     )
-    assert out.returncode == 0, out.stdout[-2000:]
-    assert " 0 failed" in out.stdout
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert out.stdout.strip().endswith(" 0 problems")
+
+
+@pytest.mark.parametrize(
+    "tamper, expected",
+    [
+        ("pixel", "results/synthetic-digits/cnn3/filters/conv1.png: SHA-256"),
+        ("array", "results/synthetic-digits/data/dataset.npz: an input whose SHA-256"),
+        ("config", "made with filters.steps = 12, but the configuration now gives 13"),
+        (
+            "missing",
+            "results/synthetic-digits/cnn3/joint/conv1-0-1.npz: missing: the record is stale",
+        ),
+        ("no record", "results/synthetic-digits/cnn3/joint/conv1-0-1.npz: no provenance record of"),
+        (
+            "gone",
+            "results/synthetic-digits/cnn3/joint/conv1-0-1.npz: an output of this job that is gone",
+        ),
+        ("malformed", "fc2.csv.prov.json: not a readable provenance record"),
+        ("dirty", "made from a checkout with uncommitted changes"),
+        ("commit", "made by commit 0000000000000000000000000000000000000000, which featviz's"),
+        ("chain", "results/synthetic-digits/cnn3/model.keras: an input that no record produced"),
+    ],
+)
+def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expected):
+    import shutil
+
+    import numpy as np
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run, ignore=shutil.ignore_patterns(".snakemake"))
+    base = run / "results/synthetic-digits"
+    config = run / "tiny.yaml"
+    args = ["provenance", "verify", str(run), "--allow-dirty"]
+    if tamper == "pixel":
+        png = base / "cnn3/filters/conv1.png"
+        data = bytearray(png.read_bytes())
+        data[-20] ^= 1
+        png.write_bytes(bytes(data))
+    elif tamper == "array":
+        arrays = dict(np.load(base / "data/dataset.npz"))
+        arrays["x_test"][0, 0, 0, 0] ^= 1
+        np.savez(base / "data/dataset.npz", **arrays)
+    elif tamper == "config":
+        edited = yaml.safe_load(config.read_text())
+        edited["filters"]["steps"] = 13
+        config.write_text(yaml.safe_dump(edited))
+        args += ["--configfile", str(config)]
+    elif tamper == "missing":
+        (base / "cnn3/joint/conv1-0-1.npz").unlink()  # as a failed rerun leaves it
+    elif tamper == "no record":
+        (base / "cnn3/joint/conv1-0-1.npz.prov.json").unlink()
+    elif tamper == "gone":
+        (base / "cnn3/joint/conv1-0-1.npz").unlink()
+        (base / "cnn3/joint/conv1-0-1.npz.prov.json").unlink()
+    elif tamper == "malformed":
+        (base / "cnn3/filters/fc2.csv.prov.json").write_text("{not json")
+    elif tamper in ("dirty", "commit"):
+        record = base / "cnn3/filters/conv2.png.prov.json"
+        rec = json.loads(record.read_text())
+        rec["git"] = (
+            {"commit": "0" * 40, "dirty": False}
+            if tamper == "commit"
+            else {"commit": rec["git"]["commit"], "dirty": True}
+        )
+        record.write_text(json.dumps(rec))
+        if tamper == "dirty":
+            args.remove("--allow-dirty")
+    elif tamper == "chain":
+        for record in (base / "cnn3").glob("*.prov.json"):
+            record.unlink()  # the training's records gone: what read its model has no upstream
+    out = featviz(*args, cwd=tmp_path)
+    assert out.returncode == 1
+    assert expected in out.stdout, out.stdout[-3000:]
+
+
+def test_changing_one_setting_reruns_only_what_reads_it(demo_run, tmp_path):
+    import re
+
+    edited = yaml.safe_load((demo_run / "tiny.yaml").read_text())
+    edited["filters"]["steps"] = 13
+    (tmp_path / "edited.yaml").write_text(yaml.safe_dump(edited))
+    result = snakemake(demo_run, "-n", "--configfile", str(tmp_path / "edited.yaml"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.M))
+    # filters reruns (4 layers, 2 datasets); the deconvnet and the recommended recipe's
+    # renders read it; then the report and the atlas
+    assert {k for k in jobs if k not in ("all", "total", "pdf")} == {
+        "filters",
+        "deconv",
+        "recommended",
+        "report",
+        "atlas",
+    }
+    assert jobs["filters"] == "8"
 
 
 def test_filters_rose_and_arrays_have_shapes(demo_run):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import residual_model
-from tests.integration.test_demo_dag import snakemake
+from tests.integration.conftest import snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,7 @@ def own_run(tmp_path_factory):
             "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
             "combinations": {},
         },
+        "recommended": {"steps": 6, "restarts": 2, "references": 3, "queries": 5},
         "deconv": {"layers": []},  # a residual model is no chain to project through
         "redundancy": {"layers": ["stem", "branch"], "seeds": [0]},  # nothing to retrain
     }

@@ -52,18 +52,10 @@ def test_score_and_tables():
     assert r"blur\_1 & 0.600 & 0.400 $\pm$ 0.100" in tex and r"\caption{A caption.}" in tex
 
 
-def test_a_small_ablation_ranks_settings_and_recommends_one(tmp_path, tiny_model, tiny_data):
-    from featviz.models.build import build_model
-    from featviz.models.spec import Architecture
-
+def test_a_small_ablation_ranks_settings_and_recommends_one(
+    tmp_path, tiny_model, tiny_data, tiny_judge
+):
     tiny_model.save(tmp_path / "m.keras")
-    judge = build_model(
-        Architecture(conv_filters=(3,), kernel_size=3, dense_units=(6,), batch_norm=True),
-        (12, 12, 1),
-        3,
-        seed=9,
-    )
-    judge.save(tmp_path / "judge.keras")
     data = tiny_data
     settings = {
         "layers": ["conv1", "conv2"],
@@ -85,7 +77,7 @@ def test_a_small_ablation_ranks_settings_and_recommends_one(tmp_path, tiny_model
         tmp_path / "m.keras",
         tmp_path / "out",
         data=data,
-        extras={"judge": tmp_path / "judge.keras"},
+        extras={"judge": tiny_judge},
         dataset="d",
         model_name="tiny",
     )

@@ -44,6 +44,7 @@ def test_sections_follow_the_registry():
         "classes",
         "directions",
         "ablation",
+        "recommended",
         "deconv",
         "redundancy",
     ]

@@ -3,7 +3,9 @@ rule report:
         manifests=plan.report_manifests(config),
         metrics=plan.metrics_files(config),
     output:
-        "report/report.md",
+        markdown="report/report.md",
+        latex="report/report.tex",
+        provenance="report/provenance.json",
     log:
         "logs/report.log",
     benchmark:
@@ -14,6 +16,20 @@ rule report:
         title=config["title"],
         generated=plan.generated_datasets(config),
     shell:
-        "featviz report --rule report --out {output} --title {params.title:q}"
+        "featviz report --rule report --out {output.markdown} --title {params.title:q}"
         " --manifests {input.manifests:q} --metrics {input.metrics:q}"
         " --generated {params.generated:q} > {log} 2>&1"
+
+
+# Built where LaTeX is installed (the plan asks for it only then).
+rule pdf:
+    input:
+        "report/report.tex",
+    output:
+        "report/report.pdf",
+    log:
+        "logs/pdf.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "featviz pdf --rule pdf {input} > {log} 2>&1"

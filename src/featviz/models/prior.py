@@ -21,7 +21,8 @@ import keras
 import numpy as np
 
 from featviz.data.prepare import load_prepared, to_model_input
-from featviz.io import atomic_path, write_json
+from featviz.io import write_json
+from featviz.models.save import save_model
 from featviz.models.train import seed_everything
 from featviz.plotting import new_figure, save_figure, show_image
 from featviz.results import Figure, Result
@@ -128,8 +129,7 @@ def train_prior(
     codes = np.random.default_rng(seed).normal(size=(8, settings["latent_dim"])).astype("float32")
     sampled = decoder.predict(codes, verbose=0)
     files = [out_dir / n for n in ("decoder.keras", "history.json", "metrics.json")]
-    with atomic_path(files[0]) as tmp:
-        decoder.save(tmp)
+    save_model(decoder, files[0])
     write_json(files[1], {k: [float(v) for v in vals] for k, vals in history.history.items()})
     metrics = {
         "test_mse": mse,

@@ -70,6 +70,15 @@ def activations(
     return {name: np.asarray(out) for name, out in zip(layers, outputs, strict=True)}
 
 
+def unit_scores(
+    model: keras.Model, layer: str, images: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Each unit's score on each image: its mean activation over positions (the objective
+    the filters study maximizes), ``(N, units)``."""
+    acts = activations(model, images, [layer], batch_size=batch_size)[layer]
+    return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
+
+
 def live_units(model: keras.Model, layer: str, images: np.ndarray) -> list[int]:
     """Units of ``layer`` whose activation is above zero somewhere on ``images``.
 

@@ -16,8 +16,9 @@ import keras
 import numpy as np
 
 from featviz.data.prepare import load_prepared, to_model_input
-from featviz.io import atomic_path, write_json
+from featviz.io import write_json
 from featviz.models.build import build_model
+from featviz.models.save import save_model
 from featviz.models.spec import Architecture
 from featviz.plotting import new_figure, save_figure
 from featviz.results import Figure, Result
@@ -88,8 +89,7 @@ def train(
         to_model_input(arrays["x_test"]), arrays["y_test"], batch_size=512, verbose=0
     )
     files = [out_dir / name for name in ("model.keras", "history.json", "metrics.json")]
-    with atomic_path(files[0]) as tmp:
-        model.save(tmp)
+    save_model(model, files[0])
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     write_json(files[1], hist)
     metrics = {

@@ -1,4 +1,7 @@
-"""Write ``report.md``: a model table and numbered figures with captions, section by section.
+"""Write the report: a model table and numbered figures with captions, section by section.
+
+One set of Jinja2 templates writes ``report.md``; ``report.tex`` is that Markdown
+converted by :mod:`featviz.report.latex`, so every sentence exists once.
 
 Everything is read from the rule outputs: figures, captions and numbers from the
 jobs' manifests (:mod:`featviz.results`), accuracies from each model's
@@ -10,16 +13,15 @@ gets them at the top of its section through its template
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import jinja2
-
 from featviz import __version__, studies
 from featviz.io import read_json, write_text
 from featviz.provenance import git_state, sidecar_path
+from featviz.report.latex import to_latex
+from featviz.report.templating import environment
 from featviz.results import read_manifest
 
 #: Sections before the studies'.
@@ -30,26 +32,6 @@ def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
-def plus_minus(pair: Sequence[float], digits: int = 3) -> str:
-    """``mean ± std`` of a ``[mean, std]`` pair; a dash where nothing was measured."""
-    mean, spread = pair
-    if mean is None or not math.isfinite(mean):
-        return "—"
-    return f"{mean:.{digits}f} ± {spread:.{digits}f}"
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("featviz.report", "templates"),
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["pm"] = plus_minus
-    return env
-
-
 def write_report(
     out: str | Path,
     *,
@@ -58,7 +40,7 @@ def write_report(
     title: str,
     generated: Sequence[str] = (),
 ) -> Path:
-    """Render the Markdown report to ``out``.
+    """Render the Markdown report to ``out`` and its LaTeX version beside it (``.tex``).
 
     Args:
         out: ``report.md`` path; figure links are relative to its folder.
@@ -104,7 +86,7 @@ def write_report(
         summary = study.summarize([r for r in results if r.stage == study.name])
         if summary is not None:
             summaries[next(iter(study.sections))] = summary
-    env = _environment()
+    env = environment()
     sections = []
     for key, section_title in titles.items():
         intro = ""
@@ -126,4 +108,5 @@ def write_report(
         generated=list(generated),
     )
     write_text(out, text)
+    write_text(out.with_suffix(".tex"), to_latex(text))
     return out

@@ -20,6 +20,7 @@ REGISTRY: tuple[str, ...] = (
     "filters",
     "directions",
     "ablation",
+    "recommended",
     "deconv",
     "redundancy",
 )

@@ -216,8 +216,7 @@ def choose_targets(
         ]
     unit_acts: dict[tuple[str, int], np.ndarray] = {}
     for layer in settings["layers"]:
-        acts = probe.activations(model, test.images, [layer], batch_size=256)[layer]
-        means = acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
+        means = probe.unit_scores(model, layer, test.images)
         live = [int(i) for i in np.flatnonzero(means.max(axis=0) > 0)]
         for i in sample_units(live, settings["units_per_layer"], settings["seed"]):
             _, (objective,) = for_units(table, layer, [i])
@@ -310,25 +309,26 @@ def measure(
 
     two_afc: dict[str, list[float]] = {n: [] for n in names}
     natural: list[float] = []
+    unit_afc: dict[tuple[int, int], tuple[float, float]] = {}  # (setting, target) -> scores
     for t, target in enumerate(targets):
         if target.kind != "max":
             continue
-        ex = metrics.exemplars(
-            unit_acts[(target.layer, target.index)], settings["references"], settings["queries"]
-        )
-        strong, weak = judge_natural[ex.strong], judge_natural[ex.weak]
-        natural.append(
-            metrics.two_afc(judge_natural[ex.top], judge_natural[ex.bottom], strong, weak)
-        )
         low = next(
             u
             for u, o in enumerate(targets)
             if o.kind == "min" and (o.layer, o.index) == (target.layer, target.index)
         )
         for s, name in enumerate(names):
-            two_afc[name].append(
-                metrics.two_afc(judge_images[s, t], judge_images[s, low], strong, weak)
+            unit_afc[(s, t)] = metrics.unit_two_afc(
+                judge_natural,
+                unit_acts[(target.layer, target.index)],
+                judge_images[s, t],
+                judge_images[s, low],
+                settings["references"],
+                settings["queries"],
             )
+            two_afc[name].append(unit_afc[(s, t)][0])
+        natural.append(unit_afc[(0, t)][1])
 
     rows, per_image = [], []
     shown = [t for t, target in enumerate(targets) if target.kind != "min"]
@@ -360,6 +360,8 @@ def measure(
                     if target.kind == "class"
                     else {}
                 )
+                if (s, t) in unit_afc:
+                    extra = dict(zip(("two_afc", "natural_two_afc"), unit_afc[(s, t)], strict=True))
                 per_image.append(
                     {
                         **record,
@@ -407,6 +409,8 @@ SCORE_FIELDS = [
     "transferability",
     "class_ssim",
     "plausibility",
+    "two_afc",
+    "natural_two_afc",
 ]
 
 

@@ -122,9 +122,13 @@ class Study:
     files: ClassVar[dict[str, str]] = {}
     #: Keys of the section that decide which jobs run; no job reads them.
     plan_keys: ClassVar[tuple[str, ...]] = ()
-    #: Outputs of another study's job of the same key this study reads: input name ->
-    #: (study, output name), e.g. the filters study's arrays.
-    reads: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: Outputs of another study's jobs this study reads: input name -> (study, output name)
+    #: for the job of the same key (the filters study's arrays of a layer), or
+    #: (study, output name, job key) for one fixed job (the ablation's recommended recipe).
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: The study whose jobs this one runs, all of them, in place of its own :meth:`jobs`
+    #: (the recommended study renders every layer the filters study renders).
+    same_jobs_as: ClassVar[str | None] = None
 
     # -- declarations -------------------------------------------------------------------------
 

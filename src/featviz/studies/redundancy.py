@@ -174,7 +174,10 @@ class Redundancy(Study):
                     "largest_cluster": max((len(g) for g in groups), default=0),
                 }
             )
-            matrices[layer] = (weights, correlation, dead, groups)
+            cluster = np.full(len(active_share), -1)
+            for number, group in enumerate(groups):
+                cluster[group] = number
+            matrices[layer] = (weights, correlation, dead, groups, cluster, active_share)
         files = {key: job.path(name) for key, name in self.files.items()}
         write_npz(
             files["arrays"],
@@ -182,6 +185,8 @@ class Redundancy(Study):
             **{f"{layer}_weight_cosine": m[0] for layer, m in matrices.items()},
             **{f"{layer}_activation_correlation": m[1] for layer, m in matrices.items()},
             **{f"{layer}_dead": m[2] for layer, m in matrices.items()},
+            **{f"{layer}_cluster": m[4] for layer, m in matrices.items()},
+            **{f"{layer}_active_share": m[5] for layer, m in matrices.items()},
         )
         with atomic_path(files["layers"]) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -294,7 +299,7 @@ def plot_similarity(matrices: Mapping[str, tuple], settings: Settings, png: Path
     fig = new_figure(3.0 * len(layers), 3.2)
     axes = fig.subplots(1, len(layers), squeeze=False)[0]
     for ax, layer in zip(axes, layers, strict=True):
-        weights, correlation, dead, groups = matrices[layer]
+        weights, correlation, dead, groups, _, _ = matrices[layer]
         grouped = [i for g in groups for i in g]
         order = grouped + [i for i in range(len(weights)) if i not in grouped]
         w, c = weights[np.ix_(order, order)], correlation[np.ix_(order, order)]

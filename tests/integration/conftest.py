@@ -1,0 +1,101 @@
+"""The tiny demo DAG, run once per test session by the real ``snakemake`` command; the
+integration tests read what it made."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+TINY = {
+    "title": "tiny demo",
+    "datasets": {
+        "synthetic-digits": {"kind": "synthetic-digits", "n_train": 240, "n_test": 60, "seed": 1},
+        "synthetic-house-numbers": {
+            "kind": "synthetic-house-numbers",
+            "n_train": 240,
+            "n_test": 60,
+            "seed": 2,
+        },
+    },
+    "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
+    "train": {"epochs": 1, "batch_size": 32},
+    "activations": {"images": 2},
+    # A recipe other than the seed's, so that captions must say which one rendered.
+    "filters": {
+        "units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]},
+        "steps": 12,
+        "restarts": 2,
+        "parameterization": "fourier",
+        "regularizers": {"blur": {"sigma": 0.5, "every": 4}},
+    },
+    "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 200, "record_every": 5},
+    "joint": {
+        "pairs": [[0, 1]],
+        "triples": [[0, 1, 2]],
+        "weights": [0.0, 0.5, 1.0],
+        "divisions": 2,
+        "steps": 12,
+    },
+    "directions": {"layers": ["conv1", "conv3"], "count": 3, "steps": 12},
+    "judge": {"architecture": {"conv_filters": [4, 6], "kernel_size": 3, "dense_units": [16]}},
+    "prior": {"latent_dim": 4, "epochs": 1},
+    "ablation": {
+        "layers": ["conv1", "conv2"],
+        "units_per_layer": 1,
+        "steps": 8,
+        "restarts": 2,
+        "references": 4,
+        "queries": 8,
+        "settings": {
+            "none": {},
+            "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
+            "transforms": {"transforms": "auto"},
+            "decorrelated": {"decorrelate": True},
+            "maco": {"parameterization": "maco"},
+            "prior": {"parameterization": "prior"},
+        },
+        "combinations": {"blur+transforms": ["blur", "transforms"]},
+    },
+    "recommended": {"steps": 6, "restarts": 2, "references": 3, "queries": 5},
+    "deconv": {"layers": ["conv2"], "rows": 3},
+    "redundancy": {"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
+}
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=workdir,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    result = snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from featviz.studies import get
+from featviz.studies.base import Job
+
+
+@pytest.fixture
+def judged(tmp_path, tiny_model, tiny_judge):
+    """A folder with the tiny model and its judge."""
+    tiny_model.save(tmp_path / "m.keras")
+    (tmp_path / "judge.keras").write_bytes(tiny_judge.read_bytes())
+    return tmp_path
+
+
+def recommend(path, setting, recipe):
+    """A recommendation of the shape the ablation writes."""
+    base = {"decorrelate": False, "fourier_decay": 1.0, "parameterization": "pixel"}
+    base |= {"regularizers": {"l1": 0, "l2": 0, "tv": 0}, "transforms": "none"}
+    path.write_text(json.dumps({"setting": setting, "score": 0.9, "recipe": base | recipe}))
+    return path
+
+
+@pytest.mark.parametrize("layer", ["conv2", "fc2"])
+def test_every_unit_of_the_filters_study_under_the_chosen_recipe(judged, tiny_data, layer):
+    tmp = judged
+    filters = Job(layer, tmp / "m.keras", tmp / "filters", data=tiny_data)
+    units = {"conv2": [1, 4], "fc2": "all"}[layer]
+    get("filters").execute(filters, {"steps": 3, "examples": 4, "units": {layer: units}})
+    chosen = recommend(tmp / "rec.json", "blur", {"regularizers": {"blur": {"sigma": 0.7}}})
+    job = Job(
+        layer,
+        tmp / "m.keras",
+        tmp / "out",
+        data=tiny_data,
+        extras={
+            "judge": tmp / "judge.keras",
+            "filters": tmp / "filters" / f"{layer}.npz",
+            "recommended": chosen,
+        },
+        model_name="tiny",
+    )
+    settings = {"steps": 8, "restarts": 2, "references": 3, "queries": 5}
+    result, _ = get("recommended").execute(job, settings)
+    arrays = np.load(tmp / "out" / f"{layer}.npz")
+    n = 2 if layer == "conv2" else 3
+    assert arrays["indices"].tolist() == ([1, 4] if layer == "conv2" else [0, 1, 2])
+    assert arrays["max_images"].shape == (n, 2, 12, 12, 1)
+    assert arrays["min_images"].shape == (n, 12, 12, 1)
+    # the minimizing image drives the unit no higher than the maximizing ones
+    assert np.all(arrays["min_values"] <= arrays["max_values"].max(axis=1))
+    assert np.all((arrays["two_afc"] >= 0) & (arrays["two_afc"] <= 1))
+    assert np.all((arrays["natural_two_afc"] >= 0) & (arrays["natural_two_afc"] <= 1))
+    assert arrays["hf_share"].shape == (n, 2) and arrays["diversity"].shape == (n,)
+    if layer == "fc2":
+        assert np.all((arrays["confidence"] > 0) & (arrays["confidence"] < 1))
+    else:
+        assert np.isnan(arrays["confidence"]).all()  # a unit has no intended class
+    caption = result.figures[0].caption
+    assert "under the recipe the ablation chose ('blur':" in caption and "8 Adam steps" in caption
+    assert result.numbers["setting"] == "blur"
+
+
+def test_it_needs_the_judge(judged):
+    from featviz.studies.recommended import STUDY
+
+    assert STUDY.same_jobs_as == "filters"
+    with pytest.raises(ValueError, match="needs the judge model"):
+        STUDY.execute(Job("conv1", judged / "m.keras", judged / "out"), {})
+
+
+def test_a_layer_is_compared_with_its_natural_ceiling_at_two_standard_errors():
+    from featviz.studies.recommended import verdict
+
+    numbers = {"units": 100, "two_afc": [0.80, 0.10], "natural_two_afc": [0.81, 0.10]}
+    assert verdict(numbers) == "at"  # 0.01 < 2 * 0.0141
+    assert verdict({**numbers, "two_afc": [0.70, 0.10]}) == "below"
+    assert verdict({**numbers, "two_afc": [0.90, 0.10]}) == "above"
+    assert verdict({**numbers, "two_afc": [float("nan"), 0.0]}) == "unmeasured"
