@@ -13,7 +13,7 @@ rule ablation:
     priority: 5
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=480,

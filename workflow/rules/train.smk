@@ -23,11 +23,12 @@ rule train:
         model=any_of(
             [*plan.trained_models(config), plan.JUDGE, *plan.retrained_models(config)]
         ),
-    # Models are read by many jobs (the judge by the longest): train them first.
+    # Models are read by many jobs (the judge by the longest): train them first. One thread
+    # each: two trainings side by side beat one on two threads (46 s against 33 s each).
     priority: 10
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
@@ -67,7 +68,7 @@ rule train_prior:
     priority: 10
     conda:
         "../../environment.yml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
