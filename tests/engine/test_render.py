@@ -203,3 +203,42 @@ def test_evaluate_gives_the_render_loops_values(tiny_model):
     np.testing.assert_allclose(
         evaluate(tiny_model, objectives, result.images), result.values, rtol=1e-4, atol=1e-5
     )
+
+
+def test_a_batch_stops_at_the_plateau_and_records_its_steps(tiny_model):
+    from featviz.plateau import Plateau, plateau_step
+
+    until = Plateau(window=40, tolerance=0.01, every=10)
+    objectives = [channel("conv1", i) for i in range(4)]
+    result = render(
+        tiny_model, objectives, steps=3000, until=until, learning_rate=0.1, progress=False
+    )
+    stopped = int(result.stopped[0])
+    assert (result.stopped == stopped).all() and 0 < stopped < 3000
+    ran = result.trace_steps <= stopped
+    assert np.isfinite(result.traces[:, ran]).all() and np.isnan(result.traces[:, ~ran]).all()
+    np.testing.assert_array_equal(result.values, result.traces[:, ran][:, -1])
+    # every objective had plateaued by the criterion on what was recorded, and not before
+    seen = result.trace_steps[ran]
+    for trace in result.traces[:, ran]:
+        assert plateau_step(seen, trace, window=40, tolerance=0.01) is not None
+    assert not until.reached(seen[:-1], result.traces[:, ran][:, :-1])
+    # the images are those a fixed run of that many steps makes
+    fixed = render(
+        tiny_model, objectives, steps=stopped, trace_every=10, learning_rate=0.1, progress=False
+    )
+    np.testing.assert_array_equal(fixed.images, result.images)
+
+
+def test_a_batch_still_rising_runs_to_the_ceiling(tiny_model):
+    from featviz.plateau import Plateau
+
+    result = render(
+        tiny_model,
+        [channel("conv1", i) for i in range(4)],
+        steps=40,
+        until=Plateau(window=30, tolerance=0.0, every=10),
+        learning_rate=0.1,
+        progress=False,
+    )
+    assert (result.stopped == 40).all() and np.isfinite(result.traces).all()

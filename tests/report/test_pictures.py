@@ -42,3 +42,6 @@ def test_a_trace_is_an_svg_line_with_its_range():
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count("<polyline") == 1 and "plateau 10" in svg
     assert ">3<" in svg and ">0<" in svg and "20 steps" in svg
+
+    stopped = trace_svg([0, 10, 20], [0.0, 2.0, float("nan")])
+    assert "nan" not in stopped and "10 steps" in stopped

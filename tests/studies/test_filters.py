@@ -83,3 +83,15 @@ def test_the_caption_says_the_recipe_that_rendered(tmp_path, tiny_model, tiny_da
     some, _ = STUDY.execute(job, {"steps": 2, "units": {"fc2": [0, 2]}})
     assert "the logit of classes a, c of fc2" in some.figures[0].caption
     assert "Fourier 1/f^1 parameterization" in figure.caption and "blur 0.5/4" in figure.caption
+
+
+def test_steps_auto_stops_at_the_plateau_and_says_so(tmp_path, tiny_model, tiny_data):
+    tiny_model.save(tmp_path / "m.keras")
+    job = Job("conv1", tmp_path / "m.keras", tmp_path / "out", data=tiny_data, model_name="t")
+    settings = {"steps": "auto", "max_steps": 2000, "learning_rate": 0.1, "examples": 3}
+    result, _ = STUDY.execute(job, settings)
+    stopped = np.load(tmp_path / "out" / "conv1.npz")["stopped"]
+    assert stopped.shape == (4,) and (stopped > 0).all() and (stopped < 2000).all()
+    caption = result.figures[0].caption
+    assert "Adam steps until every objective of its batch rose by at most 1 % over 10 %" in caption
+    assert f"(median {int(np.median(stopped)):,}, most {int(stopped.max()):,})" in caption

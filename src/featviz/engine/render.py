@@ -28,6 +28,7 @@ from featviz.engine.slicing import Reader, plan_slice
 from featviz.engine.transforms import Transform, center_crop
 from featviz.errors import FeatvizError
 from featviz.models.probe import layer_table
+from featviz.plateau import Plateau
 from featviz.progress import bar
 
 
@@ -48,6 +49,8 @@ class RenderResult:
         names: the objectives' names.
         activations: per layer read, the final images' activations averaged over
             positions, ``(N, C)``.
+        stopped: ``(N,)`` the steps each objective ran: ``steps``, or fewer where its
+            batch stopped at the plateau (``until``); its trace is NaN after that.
     """
 
     images: np.ndarray
@@ -56,6 +59,7 @@ class RenderResult:
     traces: np.ndarray
     names: list[str]
     activations: dict[str, np.ndarray] = field(default_factory=dict)
+    stopped: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,7 @@ def render(
     variants: Sequence[Variant] | None = None,
     variant_of: Sequence[int] | None = None,
     steps: int = 256,
+    until: Plateau | None = None,
     learning_rate: float = 0.05,
     seed: int = 0,
     batch_size: int = 64,
@@ -235,14 +240,17 @@ def render(
             :class:`Variant` s, image ``i`` rendered with ``variants[variant_of[i]]``:
             settings that share a parameterization run as one batch.
         variant_of: the variant of each objective (with ``variants``).
-        steps: Adam steps per image.
+        steps: Adam steps per image (the ceiling, with ``until``).
+        until: stop a batch as soon as every objective in it has plateaued by this
+            criterion (:class:`~featviz.plateau.Plateau`, checked every ``until.every``
+            steps); ``steps`` is then the most it runs.
         learning_rate: Adam's step size on the parameters.
         seed: seeds the start images and the transforms: the same seed gives
             bitwise-equal images on the same machine.
         batch_size: objectives optimized together; bounds memory.
         trace_every: record the objectives every this many steps (default:
-            16 records per run; each record is one forward pass and one return
-            to Python, so fewer records run faster).
+            16 records per run, or ``until.every``; each record is one forward pass
+            and one return to Python, so fewer records run faster).
         progress: show a progress bar (rate and time left) on stderr.
         slice_channels: compute only the channels the batch reads at its
             deepest layer, where that is exact (see :mod:`featviz.engine.slicing`).
@@ -282,12 +290,12 @@ def render(
             f"need a parameterization they can write back into; '{param.name}' cannot. "
             "Use penalties (l1, l2, total_variation) instead."
         )
-    trace_every = trace_every or max(1, steps // 16)
+    trace_every = trace_every or (until.every if until else max(1, steps // 16))
     record_steps = np.array(sorted(set(range(0, steps, trace_every)) | {steps}), dtype=np.int64)
     # One draw for all images, so an image does not depend on the chunk it lands in.
     start = param.init(len(objectives), seed)
 
-    images, values, traces = [], [], []
+    images, values, traces, stopped = [], [], [], []
     activations: dict[str, list[np.ndarray]] = {}
     with bar(len(objectives) * steps, desc="render", unit="img·step", disable=not progress) as pbar:
         for lo in range(0, len(objectives), batch_size):
@@ -300,6 +308,7 @@ def render(
                 variants,
                 variant_of[lo : lo + len(chunk)],
                 record_steps,
+                until,
                 learning_rate,
                 seed + lo,
                 slice_channels,
@@ -308,6 +317,7 @@ def render(
             images.append(out[0])
             values.append(out[1])
             traces.append(out[2])
+            stopped.append(np.full(len(chunk), out[4], dtype=np.int64))
             for layer, act in out[3].items():
                 activations.setdefault(layer, []).append(act)
     return RenderResult(
@@ -317,6 +327,7 @@ def render(
         traces=np.concatenate(traces),
         names=[o.name for o in objectives],
         activations={k: np.concatenate(v) for k, v in activations.items()},
+        stopped=np.concatenate(stopped),
     )
 
 
@@ -328,6 +339,7 @@ def _render_chunk(
     variants,
     variant_of,
     record_steps,
+    until,
     learning_rate,
     seed,
     slice_channels,
@@ -397,13 +409,24 @@ def _render_chunk(
             )
         pbar.update(len(chunk) * n)
         done = int(step)
+        last = k + 1 == len(record_steps)
+        if (
+            until is not None
+            and not last
+            and until.reached(record_steps[: k + 1], trace[:, : k + 1])
+        ):
+            trace[:, k + 1 :] = np.nan
+            # the steps not run leave the bar's total, so its rate and estimate hold
+            pbar.total -= len(chunk) * int(record_steps[-1] - done)
+            pbar.refresh()
+            break
     images = ops.convert_to_numpy(param.to_image(params)).astype(np.float32)
     full = Reader(model, layers, None)(ops.convert_to_tensor(images))
     activations = {}
     for layer, act in full.items():
         act = ops.convert_to_numpy(act)
         activations[layer] = act.mean(axis=tuple(range(1, act.ndim - 1))) if act.ndim > 2 else act
-    return images, trace[:, -1].copy(), trace, activations
+    return images, trace[:, k].copy(), trace, activations, done
 
 
 class _Single:

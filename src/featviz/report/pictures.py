@@ -97,11 +97,13 @@ def trace_svg(
     height: int = 120,
     label: str = "objective",
 ) -> str:
-    """An objective over steps as an inline SVG line plot, with the first and last step and
-    the lowest and highest value written on the axes, and an optional vertical ``mark``
-    (the step where the objective plateaued)."""
+    """An objective over steps as an inline SVG line plot (NaN values left out), with the
+    first and last step and the lowest and highest value written on the axes, and an
+    optional vertical ``mark`` (the step where the objective plateaued)."""
     x = np.asarray(steps, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
+    kept = np.isfinite(y)  # a run stopped at its plateau has no values after it
+    x, y = x[kept], y[kept]
     pad_left, pad_bottom, pad = 56, 18, 6
     w, h = width - pad_left - pad, height - pad_bottom - pad
     x0, x1 = float(x.min()), float(x.max()) if x.max() > x.min() else float(x.min()) + 1

@@ -35,6 +35,7 @@ from featviz import metrics
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_json, write_npz, write_text
 from featviz.models.layers import LayerTable
+from featviz.plateau import budget, describe_steps
 from featviz.plotting import new_figure, save_figure, show_image
 from featviz.results import Figure, Result
 from featviz.settings import validate_definition
@@ -262,10 +263,10 @@ def render_settings(
             param=cooked[0].param,
             variants=[Variant(c.transforms, tuple(c.regularizers)) for c in cooked],
             variant_of=[v for v, _, _ in slots],
-            steps=settings["steps"],
             learning_rate=settings["learning_rate"],
             seed=settings["seed"],
             batch_size=settings["batch_size"],
+            **budget(settings),
         )
         for j, (v, t, k) in enumerate(slots):
             s = names.index(members[v])
@@ -489,15 +490,17 @@ class Ablation(Study):
         )
         write_summary_csv(files["summary"], scores.rows)
         write_scores_csv(files["scores"], scores.per_image)
-        steps, restarts, seed = settings["steps"], settings["restarts"], settings["seed"]
-        budget = (
-            f"{restarts} restarts, {steps} Adam steps (lr {settings['learning_rate']:g}, "
+        restarts, seed = settings["restarts"], settings["seed"]
+        run_length = (
+            f"{restarts} restarts, {describe_steps(settings)} (lr {settings['learning_rate']:g}, "
             f"seed {seed})"
         )
         write_text(files["table"], markdown_table(ranked))
         write_text(
             files["latex"],
-            latex_table(ranked, f"Recipes for {job.label}: mean ± standard deviation; {budget}."),
+            latex_table(
+                ranked, f"Recipes for {job.label}: mean ± standard deviation; {run_length}."
+            ),
         )
         winner = ranked[0]
         write_json(
@@ -512,7 +515,7 @@ class Ablation(Study):
         )
         described = {n: recipe.describe(recipe.build(recipes[n], shape, resources)) for n in names}
         figures = self.draw(
-            job, targets, test, images, values, ranked, names, scores, budget, described
+            job, targets, test, images, values, ranked, names, scores, run_length, described
         )
         numbers = {
             "rows": ranked,
@@ -522,7 +525,7 @@ class Ablation(Study):
             "units": len(unit_acts),
             "classes": sum(t.kind == "class" for t in targets),
             "restarts": restarts,
-            "steps": steps,
+            "steps": settings["steps"],
             "table": markdown_table(ranked),
         }
         return Result(
@@ -535,7 +538,7 @@ class Ablation(Study):
         )
 
     def draw(
-        self, job, targets, test, images, values, ranked, names, scores, budget, described
+        self, job, targets, test, images, values, ranked, names, scores, run_length, described
     ) -> list[Figure]:
         """The class grid, the unit grid and the ranking plot, with their captions."""
         png = {key: job.path(name) for key, name in self.figures.items()}
@@ -567,7 +570,7 @@ class Ablation(Study):
             Figure(
                 png["figure"],
                 f"Every class of {job.label} (columns) under each setting, {ranked_by}: the "
-                f"restart reaching the highest logit; {budget}; grey (or RGB) scale fixed to "
+                f"restart reaching the highest logit; {run_length}; grey (or RGB) scale fixed to "
                 f"[0, 1]. Settings: {legend}."
                 if classes
                 else f"No class was rendered for {job.label}.",
@@ -576,7 +579,7 @@ class Ablation(Study):
             Figure(
                 png["units"],
                 f"Sampled live units of {job.label} (columns) under each setting, {ranked_by}: "
-                f"the maximizing image reaching the highest mean activation; {budget}; grey "
+                f"the maximizing image reaching the highest mean activation; {run_length}; grey "
                 "(or RGB) scale fixed to [0, 1].",
                 "ablation",
             ),

@@ -26,6 +26,7 @@ import numpy as np
 from featviz.data.prepare import load_prepared
 from featviz.io import atomic_path, write_npz
 from featviz.models.layers import LayerTable
+from featviz.plateau import plateau_step as plateau_at
 from featviz.plotting import new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, layers_and_classes
@@ -37,28 +38,11 @@ SEED_STEPS = 20_000
 def plateau_step(
     steps: np.ndarray, trace: np.ndarray, *, window: float, tolerance: float
 ) -> int | None:
-    """First recorded step after which ``trace`` rises by at most ``tolerance`` over ``window``.
-
-    Args:
-        steps: increasing recorded steps, starting at 0.
-        trace: the objective at those steps.
-        window: share of the run (``steps[-1]``) to look ahead.
-        tolerance: largest relative rise (of the value at the step) still called flat.
-
-    Returns:
-        The plateau step, or None when the objective still rises in every window.
-    """
-    steps = np.asarray(steps)
-    trace = np.asarray(trace, dtype=np.float64)
-    ahead = window * steps[-1]
-    for i, step in enumerate(steps):
-        if step + ahead > steps[-1]:
-            return None
-        j = int(np.searchsorted(steps, step + ahead))
-        rise = trace[i : j + 1].max() - trace[i]
-        if rise <= tolerance * abs(trace[i]) + 1e-12:
-            return int(step)
-    return None
+    """:func:`featviz.plateau.plateau_step` with the window as a share of the run
+    (``steps[-1]``): the criterion the render loop stops at under ``steps: auto``."""
+    return plateau_at(
+        steps, trace, window=window * float(np.asarray(steps)[-1]), tolerance=tolerance
+    )
 
 
 def sample_units(candidates: Sequence[int], count: int, seed: int) -> list[int]:

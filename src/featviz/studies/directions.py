@@ -13,6 +13,7 @@ import numpy as np
 
 from featviz.io import write_npz
 from featviz.models.layers import LayerTable
+from featviz.plateau import budget, describe_steps
 from featviz.plotting import image_row
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study
@@ -42,7 +43,7 @@ class Directions(Study):
         model = probe.load_model(job.model)
         layer = job.key
         n = probe.layer_table(model).get(layer).units
-        count, steps, seed = settings["count"], settings["steps"], settings["seed"]
+        count, seed = settings["count"], settings["seed"]
         vectors = random_directions(n, count, seed)
         objectives = [direction(layer, v, label=f"dir{k}") for k, v in enumerate(vectors)]
         result, how = recipe.render_with(
@@ -50,19 +51,20 @@ class Directions(Study):
             objectives,
             settings,
             job.resources([settings]),
-            steps=steps,
             batch_size=len(objectives),
+            **budget(settings),
         )
+        steps = describe_steps(settings, result.stopped)
         arrays = job.path(self.files["arrays"])
         write_npz(arrays, directions=vectors, images=result.images, values=result.values)
         labels = [f"dir {k}  {v:.3g}" for k, v in enumerate(result.values)]
-        title = f"{layer}: {count} random directions (seed {seed}), {steps} steps"
+        title = f"{layer}: {count} random directions (seed {seed})"
         png = job.path(self.figures["figure"])
         image_row(result.images, labels, title, png)
         caption = (
             f"{count} random directions in the activation space of {layer} of {job.label} "
             f"(unit vectors drawn with seed {seed}), each maximized as the projection of the "
-            f"layer's mean activation: {steps} Adam steps (lr {settings['learning_rate']:g}; "
+            f"layer's mean activation: {steps} (lr {settings['learning_rate']:g}; "
             f"{how}); titled with the projection reached."
         )
         return Result(

@@ -26,6 +26,7 @@ import numpy as np
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_npz
 from featviz.models.layers import LayerTable
+from featviz.plateau import budget, describe_steps
 from featviz.plotting import new_figure, save_figure, show_image
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units, layers_and_classes
@@ -163,8 +164,8 @@ class Filters(Study):
             [o for o in objectives for _ in range(restarts)],
             settings,
             job.resources([settings]),
-            steps=settings["steps"],
             batch_size=settings["batch_size"],
+            **budget(settings),
         )
         pick = best_restart(every.values, restarts)
         images, values, traces = every.images[pick], every.values[pick], every.traces[pick]
@@ -184,6 +185,7 @@ class Filters(Study):
             trace_steps=every.trace_steps,
             traces=traces,
             restart_values=every.values.reshape(len(indices), restarts),
+            stopped=every.stopped[pick],
             **ranked,
         )
         with atomic_path(table_path) as tmp, open(tmp, "w", newline="") as fh:
@@ -194,8 +196,9 @@ class Filters(Study):
         by_objective = settings["sort"] == "objective"
         order = np.argsort(-values, kind="stable") if by_objective else None
         what = "class logit" if classes else "mean activation"
-        steps, lr, seed = settings["steps"], settings["learning_rate"], settings["seed"]
-        title = f"{layer}: {what} maximized, {steps} Adam steps, lr {lr:g}, seed {seed}"
+        steps = describe_steps(settings, every.stopped)
+        lr, seed = settings["learning_rate"], settings["seed"]
+        title = f"{layer}: {what} maximized, lr {lr:g}, seed {seed}"
         labels = [every.names[i] if classes else f"#{indices[k]}" for k, i in enumerate(pick)]
         png = job.path(self.figures["figure"])
         plot_grid(images, values, labels, title, png, order)
@@ -205,7 +208,7 @@ class Filters(Study):
         which = format_units(chosen, "class" if classes else "unit")
         caption = (
             f"Images that maximize {'the logit' if classes else 'the mean activation'} of "
-            f"{which} of {layer} of {job.label}: {steps} Adam steps at learning rate {lr:g} "
+            f"{which} of {layer} of {job.label}: {steps} at learning rate {lr:g} "
             f"from seed {seed}{f', best of {restarts} restarts' if restarts > 1 else ''}; "
             f"{how}. Each image is titled with its {'class' if classes else 'index'} and the "
             "objective reached; grey (or RGB) scale fixed to the input range "

@@ -26,6 +26,7 @@ from featviz import metrics
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import read_json, read_npz, write_npz
 from featviz.models.layers import LayerTable
+from featviz.plateau import budget, describe_steps
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units
 from featviz.studies.filters import best_restart, plot_grid
@@ -74,8 +75,8 @@ class Recommended(Study):
             [o for o in objectives for _ in range(restarts)] + [-o for o in objectives],
             render_settings,
             job.resources([render_settings]),
-            steps=settings["steps"],
             batch_size=settings["batch_size"],
+            **budget(settings),
         )
         shape = every.images.shape[1:]
         max_images = every.images[: n * restarts].reshape(n, restarts, *shape)
@@ -127,19 +128,21 @@ class Recommended(Study):
             hf_share=hf,
             diversity=diversity,
             confidence=confidence,
+            stopped=every.stopped[: n * restarts].reshape(n, restarts)[:, 0],
         )
 
         pick = best_restart(max_values.ravel(), restarts)
         labels = [names[i] if classes else f"#{i}" for i in indices]
-        steps, lr, seed = settings["steps"], settings["learning_rate"], settings["seed"]
+        steps = describe_steps(settings, every.stopped)
+        lr, seed = settings["learning_rate"], settings["seed"]
         png = job.path(self.figures["figure"])
-        title = f"{layer}: recommended recipe '{chosen['setting']}', {steps} steps, seed {seed}"
+        title = f"{layer}: recommended recipe '{chosen['setting']}', seed {seed}"
         plot_grid(every.images[pick], every.values[pick], labels, title, png)
         noun = "class" if classes else "unit"
         caption = (
             f"{format_units(labels if classes else indices, noun)} of {layer} of {job.label} "
             f"under the recipe the ablation chose ('{chosen['setting']}': {how}): "
-            f"{steps} Adam steps at learning rate {lr:g} from seed {seed}, the best of "
+            f"{steps} at learning rate {lr:g} from seed {seed}, the best of "
             f"{restarts} restarts shown, titled with the objective reached. Mean machine "
             f"two-alternative score {np.nanmean(afc[:, 0]):.3f} (natural exemplars: "
             f"{np.nanmean(afc[:, 1]):.3f}); high-frequency share {hf.mean():.3f}."
