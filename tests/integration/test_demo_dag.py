@@ -35,6 +35,8 @@ def test_report_and_every_figure_exist(demo_run):
         assert path.stat().st_size > 1000, rel
         assert path.with_suffix(".pdf").stat().st_size > 1000, rel
     assert "**Figure 56.**" in report
+    # every heading starts its own line (a section template must end its paragraphs)
+    assert not [line for line in report.splitlines() if "### " in line.lstrip("#")[1:]]
     # the seed's order: feature maps, convergence, joint, filters, classes, directions
     headings = [line for line in report.splitlines() if line.startswith("## ")]
     assert headings == [
