@@ -53,3 +53,18 @@ def test_a_tree_without_upstream_records_breaks_the_chain(tmp_path, monkeypatch)
     base = record(rule="s", params={}, seeds={}, inputs=[], outputs=["results/in.npz"])
     write_sidecars(["results/in.npz"], base)
     assert verify_tree(tmp_path, allow_dirty=True) == (2, [])
+
+
+def test_files_the_repository_tracks_are_sources_not_results(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "README.md").write_text("what this folder holds")
+    (tmp_path / "report" / "stray.md").write_text("written by hand")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "report/README.md"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "readme"], check=True)
+    _, problems = verify_tree(tmp_path, allow_dirty=True)
+    assert [str(p) for p in problems] == ["report/stray.md: no provenance record of its own"]

@@ -9,7 +9,8 @@ link, naming the file and the record:
   array), or that is gone (a stale record);
 - a file with no record of its own (a caption file, or a file of a folder a
   record covers, such as the atlas: listed by no record), or an output of a job
-  that is gone although the job's other records list it;
+  that is gone although the job's other records list it; files the run's git
+  repository tracks (``report/README.md``) are sources and need none;
 - an input of a record that no record produced with that content (the chain
   from the downloads is broken), or a download whose checksum is not the
   canonical one;
@@ -70,6 +71,23 @@ def commit_exists(commit: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def tracked_files(root: Path) -> set[str]:
+    """Files of ``root``'s trees that a git repository at ``root`` tracks: sources (a
+    folder's README), not results, so they need no record."""
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-z", "--", *TREES],
+            cwd=root,
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    if done.returncode != 0:
+        return set()
+    return {name for name in done.stdout.decode("utf-8", "replace").split("\0") if name}
 
 
 def load_records(root: Path) -> tuple[dict[Path, dict[str, Any]], list[Problem]]:
@@ -186,10 +204,11 @@ def verify_tree(
             problems.append(
                 Problem(artifact, name, "made from a checkout with uncommitted changes")
             )
+    sources = tracked_files(root)
     for tree in TREES:
         for file in sorted((root / tree).rglob("*")):
             rel = str(file.relative_to(root))
-            if not file.is_file() or rel.endswith(SUFFIX) or rel in own:
+            if not file.is_file() or rel.endswith(SUFFIX) or rel in own or rel in sources:
                 continue
             if file.name == SNAKEMAKE_MARKER:
                 continue  # Snakemake's timestamp of a directory output, not a result

@@ -248,6 +248,14 @@ def build_model_pages(
             if cluster is not None and cluster[index] >= 0:
                 marks.append(f"duplicate group {int(cluster[index]) + 1}")
             thumb = site.png(f"{base}/{layer}/{index}.png", f["images"][u], STRIP_SCALE)
+            rec_thumb = rec_value = None
+            if rec is not None:
+                r = rec["indices"].tolist().index(index)
+                best = int(np.argmax(rec["max_values"][r]))
+                rec_thumb = site.png(
+                    f"{base}/{layer}/{index}-r.png", rec["max_images"][r, best], STRIP_SCALE
+                )
+                rec_value = float(rec["max_values"][r, best])
             page = f"{base}/{layer}/{index}.html"
             position = order.index((layer, index))
             unit = {
@@ -258,6 +266,8 @@ def build_model_pages(
                 "marks": marks,
                 "value": float(f["values"][u]),
                 "thumb": thumb,
+                "rec_thumb": rec_thumb,
+                "rec_value": rec_value,
                 "page": page,
             }
             thumbs.append(unit)
@@ -292,6 +302,8 @@ def build_model_pages(
                 "units": thumbs,
                 "caption": filters[layer].figures[0].caption,
                 "record": f_record,
+                "recommended": rec_result.numbers["setting"] if rec_result else None,
+                "rec_record": site.record(rec_path) if rec_path else None,
             }
         )
     _page(
