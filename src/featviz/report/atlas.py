@@ -81,7 +81,9 @@ class Site:
 
     def record(self, artifact: Path) -> str:
         """A copy of ``artifact``'s provenance record inside the site; its site path."""
-        rel = f"provenance/{Path(os.path.relpath(artifact)).as_posix()}{RECORD_SUFFIX}"
+        # under provenance/ whatever the artifact's path: no part may climb out of the site
+        parts = [p for p in Path(os.path.relpath(artifact)).parts if p not in ("..", "/")]
+        rel = f"provenance/{'/'.join(parts)}{RECORD_SUFFIX}"
         if not (self.root / rel).exists():
             self.text(rel, sidecar_path(artifact).read_text(encoding="utf-8"))
         return rel
