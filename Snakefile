@@ -6,6 +6,7 @@
 
 from snakemake.utils import min_version, validate
 
+from featviz.settings import validate_config
 from featviz.studies import REGISTRY as STUDIES
 
 min_version("9.0")
@@ -19,6 +20,9 @@ if not config:
     configfile: "config/demo.yaml"
 
 
+# featviz's check first: its message names a bad value inside a shared definition, where
+# Snakemake's may name the keys it left "unevaluated" instead.
+validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
 
 

@@ -56,3 +56,38 @@ def test_unknown_top_level_key_and_bad_values():
         mutate(config)
         with pytest.raises(WorkflowError, match=pattern):
             validate(config, SCHEMA, set_default=True)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("filters", "learning_rate", float("inf"), "inf is not a finite number"),
+        ("filters", "learning_rate", 1e30, "1e[+]30 is greater than the maximum of 10"),
+        ("filters", "learning_rate", float("nan"), "nan is not a finite number"),
+        ("train", "learning_rate", 1e30, "1e[+]30 is greater than the maximum of 1"),
+        ("prior", "learning_rate", 5.0, "5.0 is greater than the maximum of 1"),
+    ],
+)
+def test_rates_are_finite_and_in_range(section, key, value, expected):
+    """A learning rate of .inf or 1e30 would train to NaN or saturate every image, with
+    exit 0; the schema refuses it before any rule runs, naming the setting (the CLI reads
+    the same schema)."""
+    from featviz.settings import validate_config
+
+    config = load("demo.yaml")
+    config[section][key] = value
+    with pytest.raises(ValueError, match=rf"Setting config.{section}.{key}: {expected}"):
+        validate_config(config)
+
+
+def test_regularizer_weights_and_sweeps_are_finite():
+    from featviz.settings import validate_config, validate_definition
+
+    with pytest.raises(ValueError, match="filters.regularizers.l2: inf is not a finite number"):
+        validate_definition("render", {"regularizers": {"l2": float("inf")}}, "filters")
+    with pytest.raises(ValueError, match="tv: 1000000.0 is greater than the maximum of 1000"):
+        validate_definition("render", {"regularizers": {"tv": 1e6}}, "filters")
+    config = load("demo.yaml")
+    config["joint"]["weights"] = [0.0, float("nan"), 1.0]
+    with pytest.raises(ValueError, match=r"Setting config.joint.weights.1: nan is not a finite"):
+        validate_config(config)

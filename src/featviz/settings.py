@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,30 @@ def _default_filling_validator(subschema: dict[str, Any]):
     return cls(subschema)
 
 
+def _non_finite(value: Any, path: list[str]) -> list[str] | None:
+    """The path to the first NaN or infinite number in ``value``, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, Mapping) else None
+    if items is None and isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items or ():
+        found = _non_finite(item, [*path, str(key)])
+        if found is not None:
+            return found
+    return None
+
+
 def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where: str) -> dict:
     from jsonschema.exceptions import best_match
 
+    # JSON Schema's bounds let NaN through (every comparison with it is false).
+    bad = _non_finite(dict(data or {}), [where])
+    if bad is not None:
+        value = data
+        for key in bad[1:]:
+            value = value[int(key)] if isinstance(value, list) else value[key]
+        raise SettingsError(f"Setting {'.'.join(bad)}: {value} is not a finite number.")
     instance = copy.deepcopy(dict(data or {}))
     errors = list(_default_filling_validator(subschema).iter_errors(instance))
     # A bad value inside a shared definition also leaves its keys "unevaluated" at the
