@@ -77,10 +77,10 @@ def _default_filling_validator(subschema: dict[str, Any]):
     return cls(subschema)
 
 
-def _non_finite(value: Any, path: list[str]) -> list[str] | None:
-    """The path to the first NaN or infinite number in ``value``, if any."""
+def _non_finite(value: Any, path: list[str]) -> tuple[list[str], float] | None:
+    """The path to the first NaN or infinite number in ``value``, and that number."""
     if isinstance(value, float) and not math.isfinite(value):
-        return path
+        return path, value
     items = value.items() if isinstance(value, Mapping) else None
     if items is None and isinstance(value, list):
         items = enumerate(value)
@@ -97,10 +97,8 @@ def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where:
     # JSON Schema's bounds let NaN through (every comparison with it is false).
     bad = _non_finite(dict(data or {}), [where])
     if bad is not None:
-        value = data
-        for key in bad[1:]:
-            value = value[int(key)] if isinstance(value, list) else value[key]
-        raise SettingsError(f"Setting {'.'.join(bad)}: {value} is not a finite number.")
+        path, value = bad
+        raise SettingsError(f"Setting {'.'.join(path)}: {value} is not a finite number.")
     instance = copy.deepcopy(dict(data or {}))
     errors = list(_default_filling_validator(subschema).iter_errors(instance))
     # A bad value inside a shared definition also leaves its keys "unevaluated" at the

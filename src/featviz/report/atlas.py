@@ -27,7 +27,7 @@ import os
 import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +53,25 @@ RECORD_SUFFIX = ".record.json"
 
 @dataclass(frozen=True)
 class Picture:
-    """A PNG of the site and the size a page shows it at (pixels stay square)."""
+    """A PNG of the site, its size in pixels, and how many page pixels each one takes
+    (pixels stay square): one file serves every size a page shows it at."""
 
     src: str
-    width: int
-    height: int
+    columns: int
+    rows: int
+    scale: int
+
+    @property
+    def width(self) -> int:
+        return self.columns * self.scale
+
+    @property
+    def height(self) -> int:
+        return self.rows * self.scale
+
+    def at(self, scale: int) -> Picture:
+        """The same file shown ``scale`` page pixels per pixel."""
+        return replace(self, scale=scale)
 
 
 @dataclass
@@ -70,7 +84,7 @@ class Site:
     def png(self, rel: str, image: np.ndarray, scale: int) -> Picture:
         """Write ``image`` at its own size; pages show it ``scale`` times larger."""
         self.files.append(save_png(image, self.root / rel))
-        return Picture(rel, image.shape[1] * scale, image.shape[0] * scale)
+        return Picture(rel, image.shape[1], image.shape[0], scale)
 
     def text(self, rel: str, text: str) -> str:
         path = self.root / rel
@@ -224,16 +238,19 @@ def build_model_pages(
             "image": site.png(f"{base}/{kernel[0]}-weights.png", kernels_image(kernel[1]), 6),
             "record": site.record(model_file),
         }
-    units_of = {layer: read_npz(arrays_of(filters[layer]))["indices"].tolist() for layer in layers}
+    paths = {layer: arrays_of(filters[layer]) for layer in layers}
+    rendered = {layer: read_npz(path) for layer, path in paths.items()}
+    units_of = {layer: rendered[layer]["indices"].tolist() for layer in layers}
     order = [(layer, int(i)) for layer in layers for i in units_of[layer]]
+    position = 0
     rows = []
     for layer in layers:
-        f_path = arrays_of(filters[layer])
-        f = read_npz(f_path)
+        f, f_path = rendered[layer], paths[layer]
         f_record = site.record(f_path)
         rec_result = run.result("recommended", layer)
         rec_path = arrays_of(rec_result)
         rec = read_npz(rec_path) if rec_path else None
+        rec_row = {int(i): r for r, i in enumerate(rec["indices"])} if rec is not None else {}
         dec_path = arrays_of(run.result("deconv", layer))
         dec = read_npz(dec_path) if dec_path else None
         conv_path = arrays_of(run.result("convergence", layer))
@@ -242,24 +259,20 @@ def build_model_pages(
         dead = red.get(f"{layer}_dead")
         cluster = red.get(f"{layer}_cluster")
         thumbs = []
-        for u, index in enumerate(f["indices"].tolist()):
+        for u, index in enumerate(units_of[layer]):
             label = class_names[index] if is_class else f"#{index}"
             marks = []
             if dead is not None and bool(dead[index]):
                 marks.append("dead")
             if cluster is not None and cluster[index] >= 0:
                 marks.append(f"duplicate group {int(cluster[index]) + 1}")
-            thumb = site.png(f"{base}/{layer}/{index}.png", f["images"][u], STRIP_SCALE)
-            rec_thumb = rec_value = None
-            if rec is not None:
-                r = rec["indices"].tolist().index(index)
-                best = int(np.argmax(rec["max_values"][r]))
-                rec_thumb = site.png(
-                    f"{base}/{layer}/{index}-r.png", rec["max_images"][r, best], STRIP_SCALE
+            seed = site.png(f"{base}/{layer}/{index}.png", f["images"][u], UNIT_SCALE)
+            recommended = None
+            if index in rec_row:
+                recommended = _recommended(
+                    site, base, layer, index, rec, rec_row[index], rec_result, rec_path
                 )
-                rec_value = float(rec["max_values"][r, best])
             page = f"{base}/{layer}/{index}.html"
-            position = order.index((layer, index))
             unit = {
                 "layer": layer,
                 "index": index,
@@ -267,9 +280,9 @@ def build_model_pages(
                 "is_class": is_class,
                 "marks": marks,
                 "value": float(f["values"][u]),
-                "thumb": thumb,
-                "rec_thumb": rec_thumb,
-                "rec_value": rec_value,
+                "thumb": seed.at(STRIP_SCALE),
+                "rec_thumb": recommended["best"].at(STRIP_SCALE) if recommended else None,
+                "rec_value": recommended["best_value"] if recommended else None,
                 "page": page,
             }
             thumbs.append(unit)
@@ -278,26 +291,25 @@ def build_model_pages(
                 "dataset": run.dataset,
                 "model": run.model,
                 "seed": {
-                    "image": site.png(
-                        f"{base}/{layer}/{index}-seed.png", f["images"][u], UNIT_SCALE
-                    ),
+                    "image": seed,
                     "restart_values": f["restart_values"][u].tolist(),
                     "caption": filters[layer].figures[0].caption,
                     "record": f_record,
                 },
-                "recommended": _recommended(site, base, layer, index, rec, rec_result, rec_path),
+                "recommended": recommended,
                 "trace": _trace(f, u, conv, index, f_record, site, conv_path),
                 "examples": _examples(
                     site, base, layer, index, u, f, test, dec, f_record, dec_path
                 ),
                 "weights": weights if weights and weights["layer"] == layer else None,
-                "similar": _similar(red, layer, index, units_of[layer], red_path, site, base),
+                "similar": _similar(red, layer, index, units_of[layer], red_path, site),
                 "ablation": ablation.get((layer, index), []),
                 "prev": order[position - 1] if position > 0 else None,
                 "next": order[position + 1] if position + 1 < len(order) else None,
                 "units": units_of,
             }
             _page(site, env, page, "unit.html.j2", context)
+            position += 1
         rows.append(
             {
                 "layer": layer,
@@ -324,18 +336,18 @@ def build_model_pages(
     }
 
 
-def _recommended(site, base, layer, index, rec, result, path) -> dict[str, Any] | None:
-    if rec is None:
-        return None
-    u = rec["indices"].tolist().index(index)
+def _recommended(site, base, layer, index, rec, u, result, path) -> dict[str, Any]:
     images = [
         site.png(f"{base}/{layer}/{index}-recommended-{k}.png", im, UNIT_SCALE)
         for k, im in enumerate(rec["max_images"][u])
     ]
     confidence = rec["confidence"][u]
+    best = int(np.argmax(rec["max_values"][u]))
     return {
         "setting": result.numbers["setting"],
         "images": list(zip(images, rec["max_values"][u].tolist(), strict=True)),
+        "best": images[best],
+        "best_value": float(rec["max_values"][u, best]),
         "min_image": site.png(
             f"{base}/{layer}/{index}-minimized.png", rec["min_images"][u], UNIT_SCALE
         ),
@@ -383,7 +395,7 @@ def _examples(site, base, layer, index, u, f, test, dec, f_record, dec_path) -> 
     return found
 
 
-def _similar(red, layer, index, units, red_path, site, base) -> dict[str, Any] | None:
+def _similar(red, layer, index, units, red_path, site) -> dict[str, Any] | None:
     key = f"{layer}_weight_cosine"
     if key not in red:
         return None
