@@ -6,7 +6,7 @@
 
 from snakemake.utils import min_version, validate
 
-from featviz.settings import validate_config
+from featviz.settings import check_config_files, validate_config
 from featviz.studies import REGISTRY as STUDIES
 
 min_version("9.0")
@@ -20,8 +20,11 @@ if not config:
     configfile: "config/demo.yaml"
 
 
-# featviz's check first: its message names a bad value inside a shared definition, where
-# Snakemake's may name the keys it left "unevaluated" instead.
+# featviz's checks first: Snakemake's loader keeps the last of two equal keys without a
+# word, so every config file is read again by one that refuses them; and featviz's message
+# names a bad value inside a shared definition, where Snakemake's may name the keys it left
+# "unevaluated" instead.
+check_config_files(workflow.configfiles)
 validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
 

@@ -16,7 +16,7 @@ import copy
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +138,90 @@ def defaults(name: str) -> dict[str, Any]:
 
 
 def parse_json(text: str, argument: str) -> Any:
-    """Parse a JSON command-line argument, naming ``argument`` when it is not JSON."""
+    """Parse a JSON command-line argument, naming ``argument`` when it is not JSON.
+
+    A key given twice in one object is refused: JSON would keep the last one silently.
+    """
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise SettingsError(f"{argument}: key {key!r} is given twice; give it once.")
+            seen[key] = value
+        return seen
+
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as err:
-        shown = text if len(text) <= 80 else text[:77] + "..."
         raise SettingsError(
             f"{argument}: not valid JSON ({err.msg} at character {err.pos}): {shown!r}."
         ) from None
+
+
+def validate_name(kind: str, name: str, argument: str) -> str:
+    """``name`` checked as the config checks a key of section ``kind`` (``datasets``), so
+    a name the command takes is one a config can hold."""
+    from jsonschema import Draft202012Validator
+
+    names = schema()["properties"][kind].get("propertyNames", {})
+    for error in Draft202012Validator(names).iter_errors(name):
+        raise SettingsError(
+            f"{argument} {name!r}: not a name of {kind} ({error.message}; the config's "
+            f"{kind} keys follow the same rule)."
+        )
+    return name
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping holding the same key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = seen.get(key)
+            except TypeError:  # an unhashable key: PyYAML's own error says so
+                break
+            if line is not None:
+                raise SettingsError(
+                    f"{self.name}, line {key_node.start_mark.line + 1}: key {key!r} is given "
+                    f"twice (first on line {line}); a config must give each key once."
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_config_file(path: str | Path) -> Any:
+    """Read a YAML (or JSON) config file, refusing a key given twice in any mapping.
+
+    YAML and JSON loaders keep the last of two equal keys without a word, so a
+    dataset written twice would run with the second entry only.
+
+    Raises:
+        SettingsError: naming the file, the key and both lines; or the YAML error.
+    """
+    with open(path, encoding="utf-8") as fh:
+        loader = _UniqueKeyLoader(fh)
+        loader.name = str(path)
+        try:
+            return loader.get_single_data()
+        except yaml.YAMLError as err:
+            raise SettingsError(f"{path}: not valid YAML ({' '.join(str(err).split())}).") from None
+        finally:
+            loader.dispose()
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Read every config file with :func:`load_config_file`: a duplicate key is an error.
+
+    Snakemake reads ``--configfile`` with a loader that keeps the last of two equal
+    keys; the Snakefile calls this on ``workflow.configfiles`` before validating.
+    """
+    for path in paths:
+        load_config_file(path)
 
 
 def compact_json(value: Any) -> str:
