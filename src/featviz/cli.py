@@ -13,6 +13,8 @@ anything else keeps its traceback for the job's log.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import shutil
 import sys
@@ -27,11 +29,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ bann
 
 from featviz import __version__  # noqa: E402
 from featviz.errors import FeatvizError  # noqa: E402
+from featviz.io import Written, recording  # noqa: E402
 from featviz.results import CAPTION_SUFFIX, Result, manifest_path, publish  # noqa: E402
 from featviz.settings import (  # noqa: E402
+    load_config_file,
     parse_json,
     validate_config,
     validate_definition,
+    validate_name,
     validate_section,
 )
 
@@ -258,10 +263,7 @@ def cmd_provenance(args: argparse.Namespace) -> Outcome:
 
     config = None
     if args.configfile:
-        import yaml
-
-        with open(args.configfile, encoding="utf-8") as fh:
-            config = validate_config(yaml.safe_load(fh), args.configfile)
+        config = validate_config(load_config_file(args.configfile), args.configfile)
     count, problems = verify_tree(args.directory, config, allow_dirty=args.allow_dirty)
     for problem in problems:
         print(f"FAIL {problem}")
@@ -422,42 +424,168 @@ def build_parser() -> argparse.ArgumentParser:
 #: Errors that mean bad input or a run that cannot go on, not a bug: reported in one line.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FeatvizError)
 
+#: Folders whose files a failed command leaves in place: a training's checkpoint, which the
+#: next run takes up (it is no output, and the training clears it when it cannot be used).
+KEPT_ON_FAILURE = ("checkpoint",)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``featviz`` command."""
+    """Entry point of the ``featviz`` command.
+
+    A command that fails takes back every file it wrote (and the folders it made), so a
+    failed job leaves neither an output nor a provenance record behind.
+    """
     args = build_parser().parse_args(argv)
     if args.threads:
         _limit_threads(args.threads)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        outcome = args.handler(args)
-    except EXPECTED_ERRORS as err:
-        if os.environ.get("FEATVIZ_TRACEBACK"):
-            traceback.print_exc()
-        print(f"featviz {args.command}: error: {err}", file=sys.stderr)
-        return 1
-    if outcome.files:
-        from featviz.provenance import record, write_sidecars
-
-        result = outcome.result
-        base = record(
-            rule=args.rule,
-            params=outcome.params,
-            seeds=result.seeds if result else {},
-            inputs=outcome.inputs,
-            outputs=[
-                *outcome.files,
-                *sorted(f for d in outcome.covers for f in d.rglob("*") if f.is_file()),
-            ],
-            started=started,
-        )
-        if outcome.covers:
-            base["covers"] = [str(folder) for folder in outcome.covers]
-        captions = {f.png: f.caption for f in result.figures} if result else {}
-        # A caption file's text is in the figure's own record; it needs none of its own.
-        recorded = [f for f in outcome.files if not f.name.endswith(CAPTION_SUFFIX)]
-        write_sidecars(recorded, base, captions)
+    with recording() as written:
+        try:
+            _check_output_location(args)
+            _check_names(args)
+            outcome = args.handler(args)
+            _write_records(args, outcome, started)
+        except Exception as err:
+            _take_back(written)
+            if not isinstance(err, EXPECTED_ERRORS):
+                raise
+            if os.environ.get("FEATVIZ_TRACEBACK"):
+                traceback.print_exc()
+            print(f"featviz {args.command}: error: {describe(err, args)}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _write_records(args: argparse.Namespace, outcome: Outcome, started: str) -> None:
+    """Write the provenance record of every file ``outcome`` lists."""
+    if not outcome.files:
+        return
+    from featviz.provenance import record, write_sidecars
+
+    result = outcome.result
+    base = record(
+        rule=args.rule,
+        params=outcome.params,
+        seeds=result.seeds if result else {},
+        inputs=outcome.inputs,
+        outputs=[
+            *outcome.files,
+            *sorted(f for d in outcome.covers for f in d.rglob("*") if f.is_file()),
+        ],
+        started=started,
+    )
+    if outcome.covers:
+        base["covers"] = [str(folder) for folder in outcome.covers]
+    captions = {f.png: f.caption for f in result.figures} if result else {}
+    # A caption file's text is in the figure's own record; it needs none of its own.
+    recorded = [f for f in outcome.files if not f.name.endswith(CAPTION_SUFFIX)]
+    write_sidecars(recorded, base, captions)
+
+
+#: The options naming where a command writes: a folder, or a file (whose folder must be one).
+OUTPUT_OPTIONS = {"out_dir": "--out-dir", "out": "--out"}
+
+
+def _check_output_location(args: argparse.Namespace) -> None:
+    """Refuse an output location that cannot be a folder before any work is done.
+
+    Raises:
+        NotADirectoryError: naming the option, the path and the file in its way.
+    """
+    for attr, option in OUTPUT_OPTIONS.items():
+        value = getattr(args, attr, None)
+        if not value:
+            continue
+        path = Path(value)
+        folder = path if attr == "out_dir" or args.command == "atlas" else path.parent
+        for part in (folder, *folder.parents):
+            if part.exists() and not part.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR,
+                    f"{option} {value}: {part} is a file; expected a folder "
+                    f"(or a path where one can be made) to write into",
+                )
+        if attr == "out" and path.is_dir() and args.command != "atlas":
+            raise IsADirectoryError(
+                errno.EISDIR, f"{option} {value}: is a folder; expected a file name to write"
+            )
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """A dataset's name follows the rule the config's ``datasets`` keys follow."""
+    if getattr(args, "dataset", None):
+        validate_name("datasets", args.dataset, "--dataset")
+
+
+def _take_back(written: Written) -> None:
+    """Remove what a failed command wrote: its files, their records, the folders it made."""
+    for path in written.files:
+        if any(part in KEPT_ON_FAILURE for part in path.parts[:-1]):
+            continue
+        for stale in (path, path.with_name(path.name + ".prov.json")):
+            with contextlib.suppress(OSError):
+                stale.unlink(missing_ok=True)
+    for folder in sorted(set(written.folders), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: a kept checkpoint keeps its folders
+
+
+#: What a failed file operation met, said plainly, by ``errno``.
+OS_PROBLEMS = {
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EEXIST: "exists already, and is not a folder",
+    errno.EACCES: "permission denied (expected a path this user may read or write)",
+    errno.EPERM: "operation not permitted (expected a path this user may write)",
+    errno.EROFS: "on a read-only file system (expected a writable folder)",
+    errno.ENOSPC: "no space left on the device",
+}
+
+
+def describe(err: BaseException, args: argparse.Namespace | None = None) -> str:
+    """``err`` as one line; an OS error names the path, the option it came from and the
+    problem in plain words (never ``[Errno 20]``)."""
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        path = str(err.filename)
+        option = _option_of(path, args)
+        line = f"{path}: {OS_PROBLEMS.get(err.errno, err.strerror.lower())}"
+        if err.filename2 is not None:
+            line += f" (with {err.filename2})"
+        return f"{option} {line}" if option else line
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    line = _one_line(text) or type(err).__name__
+    # "<path>: ..." where the path is an option's value: say which option gave it.
+    head = line.split(": ", 1)[0]
+    option = _option_of(head, args, exact=True) if head != line else None
+    return f"{option} {line}" if option else line
+
+
+def _one_line(text: str) -> str:
+    """A message of several lines as one: a line ending in ':' runs on, others end in ';'."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    out = lines[0] if lines else ""
+    for line in lines[1:]:
+        out += (" " if out.endswith((":", ";", ",")) else "; ") + line
+    return out
+
+
+def _option_of(path: str, args: argparse.Namespace | None, exact: bool = False) -> str | None:
+    """The option whose value is ``path`` or (unless ``exact``) the nearest folder above it."""
+    if args is None:
+        return None
+    best: tuple[int, str] | None = None
+    for attr, value in vars(args).items():
+        if attr in ("rule", "command", "name", "action", "directory", "tex"):
+            continue  # not paths, or positionals (no option to name)
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, str) or Path(v) == Path("."):
+                continue
+            if path == v or (not exact and Path(path).is_relative_to(v)):
+                depth = 1000 if path == v else len(Path(v).parts)
+                if best is None or depth > best[0]:
+                    best = (depth, "--" + attr.replace("_", "-"))
+    return best[1] if best else None
 
 
 def _limit_threads(n: int) -> None:

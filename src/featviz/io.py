@@ -2,20 +2,61 @@
 
 Every output of featviz is written to a temporary file in the target's own
 directory and renamed into place, so a failed or interrupted job never leaves
-a half-written file that a later rule would mistake for a result.
+a half-written file that a later rule would mistake for a result. While
+:func:`recording` is active, every file put in place (and every folder made for
+one) is noted, so that a command that fails later can take back what it wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+@dataclass
+class Written:
+    """What the writes of this process put in place while :func:`recording` was active."""
+
+    files: list[Path] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+
+
+_recorders: list[Written] = []
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Written]:
+    """Note every file :func:`atomic_path` puts in place, and every folder it makes, while
+    the block runs (the ``featviz`` command removes them when it fails)."""
+    written = Written()
+    _recorders.append(written)
+    try:
+        yield written
+    finally:
+        _recorders.remove(written)
+
+
+def _make_parent(target: Path) -> None:
+    """Make the folder of ``target``, noting each folder made; name a file in the way."""
+    missing = [p for p in (target.parent, *target.parent.parents) if not p.is_dir()]
+    for folder in missing:
+        if folder.exists() or folder.is_symlink():
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"{target}: cannot write, {folder} is a file, not a folder"
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for written in _recorders:
+        written.folders.extend(reversed(missing))
 
 
 @contextlib.contextmanager
@@ -27,7 +68,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(target)
     fd, tmp_name = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.stem}.", suffix=f".part{target.suffix}"
     )
@@ -38,6 +79,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         # mkstemp creates 0600 files; give the result the usual permissions.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
+        for written in _recorders:
+            written.files.append(target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -70,10 +113,45 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` file into a dict."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+def read_npz(path: str | os.PathLike[str], what: str = "an .npz archive of arrays") -> dict:
+    """Read every array of an ``.npz`` file into a dict.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: the file is not an ``.npz`` archive (``what`` says what was expected).
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(errno.ENOENT, f"{path}: no such file; expected {what}")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("not an archive of named arrays")
+        with data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        kind = file_kind(path)
+        detail = f"damaged or truncated: {err}" if kind == "a zip archive" else ""
+        raise ValueError(
+            f"{path}: not {what}; it is {kind}{f' ({detail})' if detail else ''}."
+        ) from None
+
+
+def file_kind(path: str | os.PathLike[str]) -> str:
+    """What a file is, as far as its first bytes tell (for messages about a file that
+    is not in the format expected): empty, a zip archive, HDF5, text, or other binary."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK"):
+        return "a zip archive"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (the .h5 format of older Keras)"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array"
+    if b"\0" not in head:
+        return "a text file"
+    return "a binary file of another format"
 
 
 def _json_default(obj: Any) -> Any:

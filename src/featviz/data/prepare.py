@@ -18,7 +18,7 @@ import numpy as np
 from featviz.data.catalog import DatasetSpec
 from featviz.data.formats import FormatError, read_idx_pair, read_svhn_mat
 from featviz.data.synthetic import generate
-from featviz.io import write_npz
+from featviz.io import read_npz, write_npz
 
 SPLITS = ("train", "val", "test")
 
@@ -141,14 +141,57 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 
 
 def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a prepared dataset archive, checking it holds every split."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    """Read a prepared dataset archive, checking every split's arrays.
+
+    Raises:
+        FormatError: naming the file and the array that is missing or has the wrong
+            type or shape, with what was expected (what :func:`prepare` writes).
+    """
+    arrays = read_npz(path, "a prepared dataset (.npz from featviz prepare)")
     expected = [f"{p}_{s}" for s in SPLITS for p in ("x", "y")] + [
         "class_names",
         "amplitude_spectrum",
     ]
     missing = [k for k in expected if k not in arrays]
     if missing:
-        raise FormatError(f"{path}: not a prepared dataset; lacks {', '.join(missing)}.")
+        raise FormatError(
+            f"{path}: not a prepared dataset; lacks {', '.join(missing)} "
+            f"(holds {', '.join(arrays) or 'no array'})."
+        )
+    _check_prepared(path, arrays)
     return arrays
+
+
+def _check_prepared(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """The types and shapes :func:`prepare` writes; anything else is named."""
+
+    def bad(key: str, expected: str) -> FormatError:
+        a = arrays[key]
+        return FormatError(
+            f"{path}: {key} is a {a.dtype} array of shape {a.shape}; expected {expected}."
+        )
+
+    names = arrays["class_names"]
+    if names.ndim != 1 or names.dtype.kind not in "US" or len(names) < 2:
+        raise bad("class_names", "one name (a string) per class, at least two")
+    image_shape = None
+    for split in SPLITS:
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 4:
+            raise bad(f"x_{split}", "uint8 images (N, height, width, channels)")
+        if image_shape is None:
+            image_shape = x.shape[1:]
+        elif x.shape[1:] != image_shape and len(x):
+            raise bad(f"x_{split}", f"images of shape {image_shape} like x_train's")
+        if y.dtype.kind not in "iu" or y.shape != (len(x),):
+            raise bad(f"y_{split}", f"{len(x)} integer labels, one per image of x_{split}")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(names)):
+            raise bad(
+                f"y_{split}",
+                f"labels from 0 to {len(names) - 1} (one per class name), "
+                f"found {int(y.min())} to {int(y.max())}",
+            )
+    spectrum = arrays["amplitude_spectrum"]
+    h, w, c = image_shape
+    if spectrum.dtype.kind != "f" or spectrum.shape != (c, h, w):
+        raise bad("amplitude_spectrum", f"floats of shape {(c, h, w)} (channels, height, width)")

@@ -231,10 +231,16 @@ class LayerTable:
         try:
             with zipfile.ZipFile(path) as archive:
                 serialized = json.loads(archive.read("config.json"))
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, EOFError) as err:
+            from featviz.io import file_kind
+
+            kind = file_kind(path)
+            if kind == "a zip archive":
+                damaged = isinstance(err, zipfile.BadZipFile | EOFError)
+                kind = "a damaged or truncated zip archive" if damaged else f"{kind} ({err})"
             raise ValueError(
-                f"{path}: not a Keras model file (expected a .keras archive holding "
-                f"config.json): {err}."
+                f"{path}: not a Keras model file; it is {kind}, expected a .keras archive "
+                "holding config.json (Keras 3's model.save('name.keras'))."
             ) from None
         try:
             return cls.from_config(serialized)
