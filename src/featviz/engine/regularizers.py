@@ -36,6 +36,10 @@ class Regularizer:
     every: int = 0
     edit: Callable[[Any, Any], Any] | None = None
     needs_image_grad: bool = False
+    #: How far (pixels) an edit reads from each pixel; it must stay inside the image.
+    reach: int = 0
+    #: The setting that decides ``reach``, for messages.
+    reach_setting: str = ""
 
     @property
     def is_penalty(self) -> bool:
@@ -105,7 +109,13 @@ def blur(images: Any, sigma: float) -> Any:
 def gaussian_blur(sigma: float, every: int = 4) -> Regularizer:
     """Blur the image with a Gaussian of ``sigma`` pixels every ``every`` steps."""
     _check_every(every)
-    return Regularizer(f"blur {sigma:g}/{every}", every=every, edit=lambda x, g: blur(x, sigma))
+    return Regularizer(
+        f"blur {sigma:g}/{every}",
+        every=every,
+        edit=lambda x, g: blur(x, sigma),
+        reach=len(gaussian_kernel(sigma)) // 2,
+        reach_setting="regularizers.blur.sigma",
+    )
 
 
 def spatial_kernel(win_size: int, sigma: float) -> np.ndarray:
@@ -166,6 +176,8 @@ def bilateral(
         f"bilateral {sigma_spatial:g},{sigma_color:g}/{every}",
         every=every,
         edit=lambda x, g: bilateral_filter(x, sigma_spatial, sigma_color, win_size),
+        reach=(win_size or max(5, 2 * math.ceil(3 * sigma_spatial) + 1)) // 2,
+        reach_setting="regularizers.bilateral.sigma_spatial",
     )
 
 

@@ -12,7 +12,9 @@ steps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,50 @@ from featviz.progress import bar
 
 class RenderError(FeatvizError, RuntimeError):
     """Optimization produced a non-finite value."""
+
+
+@dataclass
+class StartWatch:
+    """Render calls made while :func:`watch_starts` was active, and how many objectives
+    ended below their start value (an optimization that went the wrong way)."""
+
+    calls: int = 0
+    objectives: int = 0
+    below_start: list[str] = field(default_factory=list)
+
+
+_watches: list[StartWatch] = []
+
+
+@contextlib.contextmanager
+def watch_starts() -> Iterator[StartWatch]:
+    """Count, over the render calls the block makes, the objectives that ended below their
+    start value (each call also names them on stderr): a study job reports the count."""
+    watch = StartWatch()
+    _watches.append(watch)
+    try:
+        yield watch
+    finally:
+        _watches.remove(watch)
+
+
+def _report_below_start(names: Sequence[str], start: np.ndarray, final: np.ndarray) -> None:
+    """Warn (stderr) about objectives whose final value is below their start value."""
+    below = np.flatnonzero(np.isfinite(start) & np.isfinite(final) & (final < start))
+    for watch in _watches:
+        watch.calls += 1
+        watch.objectives += len(names)
+        watch.below_start.extend(names[i] for i in below)
+    if len(below):
+        shown = list(dict.fromkeys(names[i] for i in below))
+        more = f" and {len(shown) - 8} more" if len(shown) > 8 else ""
+        worst = int(below[np.argmax(start[below] - final[below])])
+        print(
+            f"warning: {len(below)} of {len(names)} objectives ended below their start value "
+            f"(expected each to rise): {', '.join(shown[:8])}{more}; worst {names[worst]} "
+            f"from {start[worst]:.4g} to {final[worst]:.4g}.",
+            file=sys.stderr,
+        )
 
 
 @dataclass(frozen=True)
@@ -290,6 +336,14 @@ def render(
             f"need a parameterization they can write back into; '{param.name}' cannot. "
             "Use penalties (l1, l2, total_variation) instead."
         )
+    side = min(image_shape[:2])
+    for r in (r for v in variants for r in v.regularizers):
+        if r.reach >= side:
+            raise ValueError(
+                f"Regularizer {r.name} reads {r.reach} pixels to each side of a pixel, but "
+                f"the model's images are {image_shape[0]}x{image_shape[1]}; expected a reach "
+                f"below {side} (a smaller {r.reach_setting or 'setting'})."
+            )
     trace_every = trace_every or (until.every if until else max(1, steps // 16))
     record_steps = np.array(sorted(set(range(0, steps, trace_every)) | {steps}), dtype=np.int64)
     # One draw for all images, so an image does not depend on the chunk it lands in.
@@ -320,12 +374,15 @@ def render(
             stopped.append(np.full(len(chunk), out[4], dtype=np.int64))
             for layer, act in out[3].items():
                 activations.setdefault(layer, []).append(act)
+    names = [o.name for o in objectives]
+    traces, values = np.concatenate(traces), np.concatenate(values)
+    _report_below_start(names, traces[:, 0], values)
     return RenderResult(
         images=np.concatenate(images),
-        values=np.concatenate(values),
+        values=values,
         trace_steps=record_steps,
-        traces=np.concatenate(traces),
-        names=[o.name for o in objectives],
+        traces=traces,
+        names=names,
         activations={k: np.concatenate(v) for k, v in activations.items()},
         stopped=np.concatenate(stopped),
     )
@@ -402,10 +459,19 @@ def _render_chunk(
         trace[:, k] = ops.convert_to_numpy(evaluate_params(params))
         bad = ~np.isfinite(trace[:, k])
         if bad.any():
-            names = ", ".join(chunk[i].name for i in np.flatnonzero(bad)[:5])
+            where = np.flatnonzero(bad)
+            names = ", ".join(chunk[i].name for i in where[:5])
+            # A regularizer's weight can make the steps diverge as much as the rate can.
+            used = [r.name for i in where for r in variants[variant_of[i]].regularizers]
+            advice = (
+                f"Lower the learning rate ({learning_rate:g}) or the weight of "
+                f"{', '.join(dict.fromkeys(used))}, the regularizers these images ran with."
+                if used
+                else f"Lower the learning rate ({learning_rate:g}) or add a regularizer."
+            )
             raise RenderError(
                 f"Objective became non-finite by step {int(step)} (after step {done}) "
-                f"for: {names}. Lower the learning rate or add a regularizer."
+                f"for: {names}; expected a finite value. {advice}"
             )
         pbar.update(len(chunk) * n)
         done = int(step)

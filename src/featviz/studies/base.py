@@ -205,6 +205,9 @@ class Study:
     def execute(self, job: Job, settings: Settings | None) -> tuple[Result, list[Path]]:
         """Validate ``settings`` (defaults from the schema), run ``job`` and publish it.
 
+        A job that renders reports ``objectives_below_start``: how many of its objectives
+        ended below their start value (each render call names them on stderr).
+
         Returns:
             The result, and every file of the job (what :meth:`outputs` declares).
 
@@ -212,8 +215,13 @@ class Study:
             SettingsError: a setting the schema does not accept.
             RuntimeError: the study wrote other files than it declares (a bug).
         """
+        from featviz.engine.render import watch_starts
+
         settings = self.validate(settings)
-        result = self.run(job, settings)
+        with watch_starts() as watch:
+            result = self.run(job, settings)
+        if watch.calls:
+            result.numbers["objectives_below_start"] = len(watch.below_start)
         result.labels = {"dataset": job.dataset, "model": job.model_name, **result.labels}
         files = publish(result, manifest_path(job.out_dir, job.key))
         declared = {job.out_dir / name for name in self.outputs(job.key).values()}
