@@ -136,6 +136,30 @@ def read_npz(path: str | os.PathLike[str], what: str = "an .npz archive of array
         ) from None
 
 
+def npz_shape(path: str | os.PathLike[str], key: str) -> tuple[int, ...] | None:
+    """The shape of array ``key`` of an ``.npz`` file, read from its header only (the
+    array itself is not decompressed); None when the archive has no such array.
+
+    Raises:
+        ValueError: the file is not an ``.npz`` archive.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if f"{key}.npy" not in archive.namelist():
+                return None
+            with archive.open(f"{key}.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+                else:  # a newer header: read the array itself
+                    shape = np.load(path, allow_pickle=False)[key].shape
+    except (zipfile.BadZipFile, ValueError, EOFError) as err:
+        raise ValueError(f"{path}: not an .npz archive of arrays ({err}).") from None
+    return tuple(int(n) for n in shape)
+
+
 def file_kind(path: str | os.PathLike[str]) -> str:
     """What a file is, as far as its first bytes tell (for messages about a file that
     is not in the format expected): empty, a zip archive, HDF5, text, or other binary."""

@@ -60,7 +60,8 @@ def _default_filling_validator(subschema: dict[str, Any]):
     The same rule as Snakemake's ``validate(..., set_default=True)``: a property
     absent from an object gets the default its schema gives, at every level the
     validation reaches (through ``allOf`` and ``$ref`` too). Defaults are copied,
-    so no two configurations share a list.
+    so no two configurations share a list. An integer given for a ``number``
+    becomes a float, so ``learning_rate: 1`` means what ``1.0`` means.
     """
     from jsonschema import Draft202012Validator, validators
 
@@ -71,6 +72,10 @@ def _default_filling_validator(subschema: dict[str, Any]):
             for key, prop in properties.items():
                 if "default" in prop and key not in instance:
                     instance[key] = copy.deepcopy(prop["default"])
+                value = instance.get(key)
+                # JSON's 1 for a number is the float 1.0 (Keras refuses an int rate).
+                if prop.get("type") == "number" and type(value) is int:
+                    instance[key] = float(value)
         yield from check_properties(validator, properties, instance, sub)
 
     cls = validators.extend(Draft202012Validator, {"properties": properties_with_defaults})

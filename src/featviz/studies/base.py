@@ -218,6 +218,7 @@ class Study:
         from featviz.engine.render import watch_starts
 
         settings = self.validate(settings)
+        check_fit(job.model, job.data)
         with watch_starts() as watch:
             result = self.run(job, settings)
         if watch.calls:
@@ -233,6 +234,29 @@ class Study:
                 f"declared files {missing}."
             )
         return result, files
+
+
+def check_fit(model: Path, data: Path | None) -> None:
+    """Refuse a dataset whose images the model does not take, naming both files and shapes
+    (Keras would fail later, deep in a prediction, naming neither).
+
+    Raises:
+        ValueError: the model's input shape differs from the dataset's images.
+    """
+    if data is None or not Path(data).is_file() or not Path(model).is_file():
+        return  # the study names a missing file where it reads it
+    from featviz.io import npz_shape
+
+    try:
+        shape = npz_shape(data, "x_test")
+    except ValueError:
+        return  # not an archive: reading it as the dataset says what it is
+    table = LayerTable.from_keras_file(model)
+    if shape is not None and tuple(table.input_shape) != tuple(shape[1:]):
+        raise ValueError(
+            f"{data}: images of shape {tuple(shape[1:])}, but {model} takes images of "
+            f"shape {tuple(table.input_shape)}; expected the dataset the model was trained on."
+        )
 
 
 def layers_and_classes(layers: Sequence[str], classes: bool, table: LayerTable) -> list[str]:
