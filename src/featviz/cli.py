@@ -18,6 +18,7 @@ import errno
 import os
 import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -487,10 +488,12 @@ OUTPUT_OPTIONS = {"out_dir": "--out-dir", "out": "--out"}
 
 
 def _check_output_location(args: argparse.Namespace) -> None:
-    """Refuse an output location that cannot be a folder before any work is done.
+    """Refuse an output location that cannot be written before any work is done.
 
     Raises:
-        NotADirectoryError: naming the option, the path and the file in its way.
+        NotADirectoryError: a file stands where a folder of the path must be.
+        PermissionError: the nearest existing folder refuses a new file (read-only).
+        IsADirectoryError: ``--out`` names a folder where a file is written.
     """
     for attr, option in OUTPUT_OPTIONS.items():
         value = getattr(args, attr, None)
@@ -505,6 +508,16 @@ def _check_output_location(args: argparse.Namespace) -> None:
                     f"{option} {value}: {part} is a file; expected a folder "
                     f"(or a path where one can be made) to write into",
                 )
+        existing = next(p for p in (folder, *folder.parents) if p.is_dir())
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as err:
+            raise PermissionError(
+                err.errno,
+                f"{option} {value}: cannot write into {existing} ({err.strerror.lower()}); "
+                "expected a folder this user may write",
+            ) from None
         if attr == "out" and path.is_dir() and args.command != "atlas":
             raise IsADirectoryError(
                 errno.EISDIR, f"{option} {value}: is a folder; expected a file name to write"

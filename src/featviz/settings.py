@@ -54,14 +54,14 @@ def definition_schema(name: str) -> dict[str, Any]:
     return {"$defs": defs, **defs[name]}
 
 
-def _default_filling_validator(subschema: dict[str, Any]):
+def _default_filling_validator(subschema: dict[str, Any], numbers: list | None = None):
     """A JSON Schema 2020-12 validator that fills in each property's ``default``.
 
     The same rule as Snakemake's ``validate(..., set_default=True)``: a property
     absent from an object gets the default its schema gives, at every level the
     validation reaches (through ``allOf`` and ``$ref`` too). Defaults are copied,
-    so no two configurations share a list. An integer given for a ``number``
-    becomes a float, so ``learning_rate: 1`` means what ``1.0`` means.
+    so no two configurations share a list. ``numbers`` collects ``(object, key)`` of
+    every ``number`` property met, for :func:`_validated` to make floats of.
     """
     from jsonschema import Draft202012Validator, validators
 
@@ -72,10 +72,10 @@ def _default_filling_validator(subschema: dict[str, Any]):
             for key, prop in properties.items():
                 if "default" in prop and key not in instance:
                     instance[key] = copy.deepcopy(prop["default"])
-                value = instance.get(key)
-                # JSON's 1 for a number is the float 1.0 (Keras refuses an int rate).
-                if prop.get("type") == "number" and type(value) is int:
-                    instance[key] = float(value)
+                # JSON's 1 for a number is the float 1.0 (Keras refuses an int rate);
+                # made so once the value is valid, so messages show what was given.
+                if numbers is not None and prop.get("type") == "number":
+                    numbers.append((instance, key))
         yield from check_properties(validator, properties, instance, sub)
 
     cls = validators.extend(Draft202012Validator, {"properties": properties_with_defaults})
@@ -105,7 +105,8 @@ def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where:
         path, value = bad
         raise SettingsError(f"Setting {'.'.join(path)}: {value} is not a finite number.")
     instance = copy.deepcopy(dict(data or {}))
-    errors = list(_default_filling_validator(subschema).iter_errors(instance))
+    numbers: list[tuple[dict, str]] = []
+    errors = list(_default_filling_validator(subschema, numbers).iter_errors(instance))
     # A bad value inside a shared definition also leaves its keys "unevaluated" at the
     # section's level; report the bad value, not the echo.
     named = [e for e in errors if e.validator != "unevaluatedProperties"]
@@ -113,6 +114,9 @@ def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where:
     if error is not None:
         path = ".".join([where, *(str(p) for p in error.absolute_path)])
         raise SettingsError(f"Setting {path}: {error.message}.")
+    for obj, key in numbers:  # an integer given for a number means that number as a float
+        if type(obj.get(key)) is int:
+            obj[key] = float(obj[key])
     return instance
 
 

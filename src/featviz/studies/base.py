@@ -251,8 +251,10 @@ def check_fit(model: Path, data: Path | None) -> None:
         shape = npz_shape(data, "x_test")
     except ValueError:
         return  # not an archive: reading it as the dataset says what it is
+    if shape is None or len(shape) != 4:
+        return  # reading it as the dataset names the array that is wrong
     table = LayerTable.from_keras_file(model)
-    if shape is not None and tuple(table.input_shape) != tuple(shape[1:]):
+    if tuple(table.input_shape) != tuple(shape[1:]):
         raise ValueError(
             f"{data}: images of shape {tuple(shape[1:])}, but {model} takes images of "
             f"shape {tuple(table.input_shape)}; expected the dataset the model was trained on."
