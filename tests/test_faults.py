@@ -180,7 +180,9 @@ FAULTS = {
     "model-empty-file": F(model("{empty_keras}"), "it is an empty file"),
     "model-overflows": F(
         study("filters", "conv2", '{"steps": 4, "regularizers": {"l2": 1}}', model="{overflow}"),
-        "Objective became non-finite by step 1 (after step 0) for: conv2:0",
+        "non-finite by step 1 (after step 0) for: conv2:0, conv2:1, conv2:3, conv2:4, conv2:5; "
+        "expected a finite value. Lower the learning rate (0.05) or the weights of the "
+        "regularizers these images ran with (L2 1).",
     ),
     # --- the file system -------------------------------------------------------------------
     "out-dir-under-a-file": F(

@@ -7,7 +7,8 @@ validated, defaults included, by ``config/schema.yaml``: the command holds no
 default of its own. Expected errors (bad input, a missing file, a failed
 download, a diverged optimization) end in one line naming what was wrong and
 exit code 1 (set ``FEATVIZ_TRACEBACK=1`` to see where it was raised too);
-anything else keeps its traceback for the job's log.
+anything else keeps its traceback for the job's log. Either way a failed command
+takes back every file it wrote, so it leaves no output and no provenance record.
 """
 
 from __future__ import annotations

@@ -464,8 +464,8 @@ def _render_chunk(
             # A regularizer's weight can make the steps diverge as much as the rate can.
             used = [r.name for i in where for r in variants[variant_of[i]].regularizers]
             advice = (
-                f"Lower the learning rate ({learning_rate:g}) or the weight of "
-                f"{', '.join(dict.fromkeys(used))}, the regularizers these images ran with."
+                f"Lower the learning rate ({learning_rate:g}) or the weights of the "
+                f"regularizers these images ran with ({', '.join(dict.fromkeys(used))})."
                 if used
                 else f"Lower the learning rate ({learning_rate:g}) or add a regularizer."
             )
