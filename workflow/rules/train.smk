@@ -3,6 +3,7 @@ rule train:
         data="results/{dataset}/data/dataset.npz",
     output:
         model="results/{dataset}/{model}/model.keras",
+        best="results/{dataset}/{model}/model_best_val.keras",
         history="results/{dataset}/{model}/history.json",
         metrics="results/{dataset}/{model}/metrics.json",
         curve=report(
