@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev]"
+	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev,slurm]"
 	touch $@
 
 # System packages from Debian, where this runs as root with apt: $(1) is what they are for,
@@ -39,12 +39,17 @@ $(VENV)/.latex: | $(VENV)/.installed
 $(VENV)/.browser: | $(VENV)/.installed
 	$(call apt_install,Chromium for the atlas's browser test,chromium,chromium)
 
+# SLURM and munge for the cluster test, which starts a one-node cluster with
+# profiles/slurm/local-cluster.sh (skipped where it cannot, except in CI, where it fails).
+$(VENV)/.slurm: | $(VENV)/.installed
+	$(call apt_install,SLURM for the cluster test,slurmctld,slurm-wlm munge)
+
 setup: $(VENV)/.installed $(VENV)/.latex
 
 demo: setup
 	snakemake --cores $(CORES) --configfile config/demo.yaml
 
-test: setup $(VENV)/.browser lint
+test: setup $(VENV)/.browser $(VENV)/.slurm lint
 	pytest
 
 lint: setup
