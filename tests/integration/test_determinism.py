@@ -1,14 +1,24 @@
-"""Two runs of a small DAG from a clean results/ give the same bits, records included."""
+"""Two runs of a small DAG from a clean results/ give the same bits, records included: one
+left alone, the other killed again and again along the way (training and rendering jobs,
+or the whole run, by SIGKILL) and taken up each time with ``--rerun-incomplete``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import ROOT
 from tests.integration.conftest import snakemake
 
 pytestmark = pytest.mark.integration
@@ -16,10 +26,10 @@ pytestmark = pytest.mark.integration
 SMALL = {
     "title": "determinism",
     "datasets": {
-        "synthetic-digits": {"kind": "synthetic-digits", "n_train": 160, "n_test": 60, "seed": 1}
+        "synthetic-digits": {"kind": "synthetic-digits", "n_train": 600, "n_test": 60, "seed": 1}
     },
     "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
-    "train": {"epochs": 1, "batch_size": 32},
+    "train": {"epochs": 3, "batch_size": 32},
     "judge": {"architecture": {"conv_filters": [4], "kernel_size": 3, "dense_units": [8]}},
     "prior": {"latent_dim": 4, "epochs": 1},
     "activations": {"images": 2},
@@ -56,16 +66,119 @@ TIMED = (
 )
 
 
+#: How many times the second run is killed, and which jobs: the first kills hit trainings
+#: (the model once it has a checkpoint, so that it must resume), the others renderings.
+KILLS = 10
+TRAINING_KILLS = 4
+KILLED: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     runs = []
     for name in ("first", "second"):
         workdir = tmp_path_factory.mktemp(name)
         (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL))
-        result = snakemake(workdir, "--configfile", str(workdir / "small.yaml"))
+        if name == "second":
+            KILLED.extend(kill_along_the_way(workdir, random.Random(17)))
+            assert len(KILLED) == KILLS, KILLED
+        result = snakemake(
+            workdir, "--configfile", str(workdir / "small.yaml"), "--rerun-incomplete"
+        )
         assert result.returncode == 0, result.stderr[-4000:]
         runs.append(workdir)
     return runs
+
+
+def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
+    """Start the run, SIGKILL a job at a random moment, take it up again; ``KILLS`` times.
+
+    Every other kill takes the whole run with it (Snakemake included, as a power cut would),
+    which leaves the lock and the incomplete-job markers behind; the job kills leave
+    Snakemake to clean up after a failed job."""
+    kills = []
+    for i in range(KILLS):
+        wanted = ("train", "train-prior") if i < TRAINING_KILLS else ("study",)
+        whole = i % 2 == 1
+        args = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+        args += ["-d", str(workdir), "--cores", "2", "--configfile", str(workdir / "small.yaml")]
+        run = subprocess.Popen(
+            [*args, "--rerun-incomplete"],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=ENV,
+        )
+        job = wait_for_job(run, wanted, workdir)
+        if job is None:
+            run.wait()
+            break
+        pid, command = job
+        if command.startswith("train ") and "cnn3" in command:
+            wait_for(lambda job=pid: (workdir / CHECKPOINT).exists() or not alive(job), 120)
+            time.sleep(rng.uniform(0.0, 0.1))  # an epoch takes longer
+        else:
+            time.sleep(rng.uniform(0.5, 5.0))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL) if whole else os.kill(pid, signal.SIGKILL)
+        run.wait(timeout=300)
+        kills.append(f"{'run' if whole else 'job'} during featviz {command[:60]}")
+        if whole:
+            subprocess.run(
+                [*args, "--unlock"], cwd=workdir, check=True, capture_output=True, env=ENV
+            )
+    return kills
+
+
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+CHECKPOINT = "results/synthetic-digits/cnn3/checkpoint/state.json"
+
+
+def wait_for_job(run: subprocess.Popen, wanted: tuple[str, ...], workdir: Path):
+    """The pid and arguments of a featviz job of the run whose subcommand is in ``wanted``."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        for pid, argv in processes(os.getpgid(run.pid)):
+            # The console script runs as `python .../bin/featviz SUBCOMMAND ...`.
+            names = [Path(a).name for a in argv[:2]]
+            if "featviz" in names:
+                rest = argv[names.index("featviz") + 1 :]
+                if rest and rest[0] in wanted:
+                    return pid, " ".join(rest)
+        time.sleep(0.05)
+    return None
+
+
+def processes(group: int):
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if os.getpgid(int(entry.name)) == group and argv[0]:
+                    yield int(entry.name), [a.decode() for a in argv if a]
+            except (OSError, ProcessLookupError):
+                continue
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_for(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_the_killed_training_resumed(two_runs):
+    log = (two_runs[1] / "logs/train/synthetic-digits/cnn3.log").read_text()
+    assert "resuming after epoch" in log, KILLED
+    assert not (two_runs[1] / CHECKPOINT).parent.exists()
 
 
 def files(run: Path, pattern: str) -> dict[str, Path]:

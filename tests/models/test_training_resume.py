@@ -64,6 +64,8 @@ def test_a_killed_training_resumes_to_the_same_weights(data, tmp_path, monkeypat
     result = train(data, ARCH, tmp_path / "cut", SETTINGS)
     for a, b in zip(weights(tmp_path / "whole"), weights(tmp_path / "cut"), strict=True):
         np.testing.assert_array_equal(a, b)
+    for name in ("model.keras", "model_best_val.keras"):  # the files too, byte for byte
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "cut" / name).read_bytes()
     whole = json.loads((tmp_path / "whole" / "history.json").read_text())
     assert json.loads((tmp_path / "cut" / "history.json").read_text()) == whole
     assert len(whole["loss"]) == 3

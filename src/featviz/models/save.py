@@ -37,11 +37,17 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
 
 def renumber_shared_objects(config: Any) -> Any:
     """``config`` with each ``shared_object_id`` (a Python ``id()``, new every run) replaced
-    by its order of first appearance, which keeps which objects are shared."""
+    by its order of first appearance, which keeps which objects are shared.
+
+    Dtype policies lose theirs: a model built in this process shares one policy object
+    between its layers, the same model loaded from a file (a resumed training) has one
+    per layer, and which it is says nothing about the model."""
     numbers: dict[Any, int] = {}
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy":
+                node = {k: v for k, v in node.items() if k != "shared_object_id"}
             return {
                 key: numbers.setdefault(value, len(numbers) + 1)
                 if key == "shared_object_id"

@@ -106,7 +106,7 @@ def train(
     else:
         model = build_model(arch, x_train.shape[1:], n_classes, seed)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate, name="adam"),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
