@@ -135,13 +135,13 @@ def run_naive(model, layer, indices, start_params, steps, lr):
     return time.perf_counter() - t0, np.concatenate(images)
 
 
-def run_tf_keras_vis(model, layer, indices, start_images, steps, lr):
+def run_tf_keras_vis(model, layer, indices, start_images, steps, lr, shape=SHAPE):
     import tf_keras
     from tf_keras_vis.activation_maximization import ActivationMaximization
 
     # The same architecture and weights in tf_keras, truncated at the objective's layer
     # (what tf-keras-vis's ExtractIntermediateLayer model modifier does).
-    inputs = tf_keras.Input(SHAPE)
+    inputs = tf_keras.Input(shape)
     x = inputs
     for src in model.layers[1:]:
         cfg = src.get_config()

@@ -1,0 +1,743 @@
+"""How long does the paper's ``filters`` work take for one dataset shape, whole?
+
+The job (issue 18): cnn3 of ``config/paper.yaml`` on 28x28x1 and on 32x32x3 images, every
+unit the paper's ``filters.units`` asks for (and every class) with its restarts and recipe,
+run by the ``filters`` study itself (:meth:`featviz.studies.filters.Filters.execute`: render,
+rank the test images, draw and write the figures), one study job per layer. The weights
+come from a short training on featviz's generated datasets (render time does not depend on
+how good they are); the dataset and the trained model are kept under ``benchmarks/.cache``
+so reruns skip them. Measured, per shape:
+
+- ``fixed``: the paper's fixed 20 000 steps. A full run takes longer than the machine is
+  quiet for, so the job is timed whole at two smaller step counts and extrapolated along
+  the line through them (seconds = intercept + slope x steps; the intercept is what does
+  not depend on steps: loading, ranking, figures, compilation). The two per-layer rates
+  show the time is linear in steps.
+- ``auto``: ``steps: auto`` with the schema's ceiling of 20 000 steps, timed whole; the step
+  each objective stopped at; and the final objective of the first units of each layer
+  relative to a fixed 20 000-step run of the same units from the same start images
+  (``param.init`` draws image i the same whatever the number of images).
+- ``peers``: per layer, the same objectives from the same start images and the same
+  number of steps (reduced: the peers are slow) with featviz's render (the study's
+  ``recipe.render_with`` call), tf-keras-vis 0.8.7 (in this process, interleaved) and
+  Xplique 2.0.2 (its own environment, ``benchmarks/xplique_env.sh``, in a subprocess per
+  layer, interleaved too); image-steps per second, the job time extrapolated to 20 000
+  steps, and featviz's rate over each peer's.
+- ``render_step``: the render step at several batch sizes for one layer (throughput), and
+  in bfloat16 (Keras ``mixed_bfloat16``): throughput, objective relative to float32 and
+  whether one seed gives bitwise-equal images run to run.
+
+Writes ``benchmarks/job_speed.json``; ``benchmarks/readme_table.py`` adds its rows to the
+README's table. ``--quick`` runs everything at a few steps (a smoke test, numbers
+meaningless). Runs in ``benchmarks/.venv`` (``make benchmarks/.venv/.installed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.keras -> tf_keras, for tf-keras-vis only
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from featviz.data.catalog import resolve  # noqa: E402
+from featviz.data.prepare import load_prepared, prepare, to_model_input  # noqa: E402
+from featviz.engine import evaluate, for_units, recipe  # noqa: E402
+from featviz.engine.params import pixel  # noqa: E402
+from featviz.models import probe  # noqa: E402
+from featviz.models.build import build_model  # noqa: E402
+from featviz.models.spec import Architecture  # noqa: E402
+from featviz.settings import load_config_file, validate_section  # noqa: E402
+from featviz.studies.base import Job  # noqa: E402
+from featviz.studies.filters import STUDY, _indices  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = HERE / ".cache"
+XPLIQUE_PYTHON = HERE / ".venv-xplique" / "bin" / "python"
+SHAPES = {"28x28x1": "synthetic-digits", "32x32x3": "synthetic-house-numbers"}
+TARGET_STEPS = 20_000
+
+
+def paper() -> dict:
+    return load_config_file(ROOT / "config" / "paper.yaml")
+
+
+def load_average() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+# -- data and model, cached -------------------------------------------------------------------
+
+
+def dataset(shape: str, n_train: int, n_test: int) -> Path:
+    """The prepared generated dataset of ``shape`` (written once)."""
+    name = SHAPES[shape]
+    out = CACHE / f"{name}-{n_train}-{n_test}.npz"
+    if not out.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        prepare(
+            resolve(name, {"kind": name}),
+            out,
+            validation_fraction=0.1,
+            seed=0,
+            n_train=n_train,
+            n_test=n_test,
+        )
+    return out
+
+
+def trained_model(shape: str, data: Path, epochs: int) -> tuple[Path, dict]:
+    """cnn3 of the paper config trained briefly on ``data`` (trained once, then cached)."""
+    out = CACHE / f"cnn3-{shape}-{data.stem}-e{epochs}.keras"
+    meta = out.with_suffix(".json")
+    if out.is_file() and meta.is_file():
+        return out, json.loads(meta.read_text())
+    arrays = load_prepared(data)
+    arch = Architecture.from_config(paper()["models"]["cnn3"], "models.cnn3")
+    x, y = to_model_input(arrays["x_train"]), arrays["y_train"].astype(np.int64)
+    model = build_model(arch, x.shape[1:], len(arrays["class_names"]), seed=0)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=50, epochs=epochs, verbose=0, shuffle=True)
+    seconds = time.perf_counter() - start
+    _, accuracy = model.evaluate(
+        to_model_input(arrays["x_test"]), arrays["y_test"].astype(np.int64), verbose=0
+    )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    info = {
+        "train_images": len(x),
+        "epochs": epochs,
+        "optimizer": "Adam 1e-3, batch 50",
+        "train_seconds": seconds,
+        "test_accuracy": float(accuracy),
+    }
+    meta.write_text(json.dumps(info, indent=2) + "\n")
+    return out, info
+
+
+# -- the study, run as the workflow runs it ---------------------------------------------------
+
+
+def filters_settings(**changes) -> dict:
+    """The paper's ``filters`` section with ``changes``, validated (schema defaults filled)."""
+    section = dict(paper()["filters"])
+    section.update(changes)
+    return validate_section("filters", section)
+
+
+def run_study(model: Path, data: Path, settings: dict, out_dir: Path, label: str) -> dict:
+    """Every job of the ``filters`` study for ``settings``, each timed whole."""
+    table = probe.layer_table(probe.load_model(model))
+    jobs = {}
+    for key in STUDY.jobs(settings, table):
+        job = Job(key, model, out_dir, data, dataset=label, model_name="cnn3")
+        start = time.perf_counter()
+        STUDY.execute(job, STUDY.job_settings(settings, key))
+        seconds = time.perf_counter() - start
+        with np.load(job.path(STUDY.files["arrays"])) as arrays:
+            values = arrays["values"]
+            jobs[key] = {
+                "units": int(len(arrays["indices"])),
+                "images": int(arrays["restart_values"].size),
+                "seconds": seconds,
+                "values": values.astype(float).tolist(),
+                "start_values": arrays["traces"][:, 0].astype(float).tolist(),
+                "stopped": arrays["stopped"].astype(int).tolist(),
+            }
+        print(
+            f"  {key:6s} {jobs[key]['images']:4d} images {seconds:8.2f} s "
+            f"(stopped at {int(np.max(jobs[key]['stopped'])):,})",
+            flush=True,
+        )
+    return jobs
+
+
+def fixed_job(model, data, label, step_counts, work) -> dict:
+    """The job at two step counts, and the line through them extrapolated to 20 000 steps."""
+    runs = {}
+    for steps in step_counts:
+        print(f"fixed, {steps} steps", flush=True)
+        runs[steps] = run_study(
+            model, data, filters_settings(steps=steps), work / f"fixed{steps}", label
+        )
+    lo, hi = step_counts
+    per_job = {}
+    for key in runs[lo]:
+        a, b = runs[lo][key], runs[hi][key]
+        slope = (b["seconds"] - a["seconds"]) / (hi - lo)
+        intercept = a["seconds"] - slope * lo
+        per_job[key] = {
+            "units": a["units"],
+            "images": a["images"],
+            "seconds": {str(lo): a["seconds"], str(hi): b["seconds"]},
+            "image_steps_per_s": {
+                str(lo): a["images"] * lo / a["seconds"],
+                str(hi): b["images"] * hi / b["seconds"],
+            },
+            "marginal_image_steps_per_s": a["images"] / slope if slope > 0 else None,
+            "intercept_s": intercept,
+            "seconds_at_target": intercept + slope * TARGET_STEPS,
+            "mean_objective": {
+                str(lo): float(np.mean(a["values"])),
+                str(hi): float(np.mean(b["values"])),
+            },
+        }
+    total = {str(s): sum(r["seconds"] for r in runs[s].values()) for s in step_counts}
+    slope = (total[str(hi)] - total[str(lo)]) / (hi - lo)
+    images = sum(j["images"] for j in per_job.values())
+    return {
+        "measured_steps": list(step_counts),
+        "target_steps": TARGET_STEPS,
+        "extrapolated": True,
+        "how": (
+            f"the whole job timed at {lo} and {hi} steps; seconds at {TARGET_STEPS} steps "
+            "from the line through the two (intercept: what does not depend on steps)"
+        ),
+        "images": images,
+        "seconds": total,
+        "intercept_s": total[str(lo)] - slope * lo,
+        "seconds_at_target": total[str(lo)] + slope * (TARGET_STEPS - lo),
+        "image_steps_per_s_at_target": images
+        * TARGET_STEPS
+        / (total[str(lo)] + slope * (TARGET_STEPS - lo)),
+        "jobs": per_job,
+    }
+
+
+def auto_job(model, data, label, ceiling, sample, work) -> dict:
+    """The job with ``steps: auto``, and its objective against fixed ``ceiling`` steps."""
+    print(f"auto, ceiling {ceiling}", flush=True)
+    start = time.perf_counter()
+    runs = run_study(
+        model, data, filters_settings(steps="auto", max_steps=ceiling), work / "auto", label
+    )
+    seconds = time.perf_counter() - start
+    stopped = np.concatenate([r["stopped"] for r in runs.values()])
+    images = int(sum(r["images"] for r in runs.values()))
+    # the first `sample` units of every layer, fixed `ceiling` steps, same start images
+    table = probe.layer_table(probe.load_model(model))
+    units = {key: list(range(min(sample, r["units"]))) for key, r in runs.items()}
+    print(f"fixed {ceiling} steps, the first {sample} units of each layer", flush=True)
+    fixed = run_study(
+        model,
+        data,
+        filters_settings(steps=ceiling, units=units, classes=False),
+        work / "fixed_sample",
+        label,
+    )
+    per_layer, auto_vals, fixed_vals, start_gap = {}, [], [], 0.0
+    for key, r in runs.items():
+        k = len(units[key])
+        a, f = np.array(r["values"][:k]), np.array(fixed[key]["values"])
+        start_gap = max(
+            start_gap,
+            float(np.max(np.abs(np.array(r["start_values"][:k]) - fixed[key]["start_values"]))),
+        )
+        per_layer[key] = {
+            "units_compared": k,
+            "auto_mean": float(a.mean()),
+            "fixed_mean": float(f.mean()),
+            "ratio": float(a.mean() / f.mean()),
+            "stopped": sorted(set(r["stopped"])),
+            "seconds": r["seconds"],
+            "images": r["images"],
+        }
+        auto_vals.append(a)
+        fixed_vals.append(f)
+    auto_vals, fixed_vals = np.concatenate(auto_vals), np.concatenate(fixed_vals)
+    live = fixed_vals > 0
+    assert table.logits in runs
+    return {
+        "ceiling": ceiling,
+        "seconds": seconds,
+        "images": images,
+        "image_steps_run": int(stopped.sum()),
+        "image_steps_per_s": float(stopped.sum() / seconds),
+        "stopped": {
+            "min": int(stopped.min()),
+            "median": int(np.median(stopped)),
+            "mean": float(stopped.mean()),
+            "max": int(stopped.max()),
+        },
+        "objective_ratio": float(auto_vals.mean() / fixed_vals.mean()),
+        "objective_ratio_min_unit": float(np.min(auto_vals[live] / fixed_vals[live])),
+        "dead_units_compared": int((~live).sum()),
+        "objective_compared": (
+            f"mean final objective of the first {sample} units of each layer (all {len(auto_vals)}"
+            f" compared) under auto over the same units run a fixed {ceiling} steps from the "
+            "same start images"
+        ),
+        "start_objective_max_difference": start_gap,
+        "fixed_sample_seconds": sum(r["seconds"] for r in fixed.values()),
+        "layers": per_layer,
+    }
+
+
+# -- peers --------------------------------------------------------------------------------------
+
+
+def start_params(shape, n: int, seed: int) -> np.ndarray:
+    return pixel().bind(shape).init(n, seed)
+
+
+def peer_layer(model_path, model, layer, settings, steps, xplique, work) -> dict:
+    """featviz, tf-keras-vis and Xplique on one layer's objectives, interleaved."""
+    from benchmarks.engine_speed import run_tf_keras_vis
+
+    table = probe.layer_table(model)
+    names = None
+    indices, objectives = for_units(table, layer, _indices(settings, layer), names)
+    objectives = [o for o in objectives for _ in range(settings["restarts"])]
+    indices = [i for i in indices for _ in range(settings["restarts"])]
+    shape = tuple(int(s) for s in model.inputs[0].shape[1:])
+    params = start_params(shape, len(objectives), settings["seed"])
+    images0 = 1.0 / (1.0 + np.exp(-params))
+    lr = settings["learning_rate"]
+    out = {"images": len(objectives), "steps": steps}
+
+    start = time.perf_counter()
+    result, _ = recipe.render_with(
+        model,
+        objectives,
+        settings,
+        batch_size=settings["batch_size"],
+        steps=steps,
+        progress=False,
+    )
+    out["featviz"] = {
+        "seconds": time.perf_counter() - start,
+        "objective": float(result.values.mean()),
+    }
+
+    seconds, images = run_tf_keras_vis(model, layer, indices, images0, steps, lr, shape=shape)
+    out["tf_keras_vis"] = {
+        "seconds": seconds,
+        "objective": float(evaluate(model, objectives, images).mean()),
+    }
+    if xplique:
+        out["xplique"] = run_xplique(
+            model_path, model, layer, indices, objectives, params, steps, lr, work
+        )
+    for name in ("featviz", "tf_keras_vis", "xplique"):
+        if name in out and "seconds" in out[name]:
+            out[name]["image_steps_per_s"] = out["images"] * steps / out[name]["seconds"]
+    fv = out["featviz"]["image_steps_per_s"]
+    out["featviz_rate_over"] = {
+        name: fv / out[name]["image_steps_per_s"]
+        for name in ("tf_keras_vis", "xplique")
+        if name in out and "image_steps_per_s" in out[name]
+    }
+    return out
+
+
+def run_xplique(model_path, model, layer, indices, objectives, params, steps, lr, work) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    start, images, result = work / "start.npy", work / "images.npy", work / "result.json"
+    np.save(start, params)
+    request = {
+        "model": str(model_path),
+        "start": str(start),
+        "layer": layer,
+        "indices": [int(i) for i in indices],
+        "steps": steps,
+        "learning_rate": lr,
+        "images": str(images),
+        "result": str(result),
+    }
+    (work / "request.json").write_text(json.dumps(request))
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    proc = subprocess.run(
+        [str(XPLIQUE_PYTHON), str(HERE / "xplique_peer.py"), str(work / "request.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    info = json.loads(result.read_text())
+    info["objective"] = float(evaluate(model, objectives, np.load(images)).mean())
+    return info
+
+
+def peers(model_path, settings, steps, xplique, work, fixed) -> dict:
+    model = probe.load_model(model_path)
+    table = probe.layer_table(model)
+    layers = {}
+    for key in STUDY.jobs(settings, table):
+        layers[key] = res = peer_layer(model_path, model, key, settings, steps, xplique, work / key)
+        print(
+            f"  peers {key:6s} "
+            + ", ".join(
+                f"{n} {res[n].get('image_steps_per_s', float('nan')):8.0f} img*step/s"
+                for n in ("featviz", "tf_keras_vis", "xplique")
+                if n in res
+            ),
+            flush=True,
+        )
+    out = {"steps": steps, "layers": layers, "job_seconds_at_target": {}, "job_ratio": {}}
+    for name in ("featviz", "tf_keras_vis", "xplique"):
+        if all("image_steps_per_s" in r.get(name, {}) for r in layers.values()):
+            out["job_seconds_at_target"][name] = sum(
+                r["images"] * TARGET_STEPS / r[name]["image_steps_per_s"] for r in layers.values()
+            )
+    for name in ("tf_keras_vis", "xplique"):
+        if name in out["job_seconds_at_target"]:
+            out["job_ratio"][name] = out["job_seconds_at_target"][name] / fixed["seconds_at_target"]
+    return out
+
+
+# -- the render step: batch size and bfloat16 ----------------------------------------------------
+
+
+def render_step(model_path, layer, steps, batch_sizes, restarts) -> dict:
+    model = probe.load_model(model_path)
+    table = probe.layer_table(model)
+    _, objectives = for_units(table, layer)
+    objectives = [o for o in objectives for _ in range(restarts)]
+    settings = filters_settings()
+    n = len(objectives)
+
+    def timed(m, batch_size, seed=0, **kwargs):
+        start = time.perf_counter()
+        result, _ = recipe.render_with(
+            m,
+            objectives,
+            {**settings, "seed": seed},
+            batch_size=batch_size,
+            steps=steps,
+            progress=False,
+            **kwargs,
+        )
+        return time.perf_counter() - start, result
+
+    sweep = {}
+    for bs in batch_sizes:
+        seconds, result = timed(model, bs)
+        sweep[str(bs)] = {
+            "seconds": seconds,
+            "image_steps_per_s": n * steps / seconds,
+            "objective": float(result.values.mean()),
+        }
+        print(f"  batch {bs:4d}: {sweep[str(bs)]['image_steps_per_s']:8.0f} img*step/s", flush=True)
+
+    bs = max(b for b in batch_sizes if b <= 128)
+    fp32 = [timed(model, bs) for _ in range(2)]
+    # featviz's channel-sliced step (its default) fails under mixed_bfloat16 (its sliced
+    # kernel stays float32); bfloat16 is measured on the unsliced step, against float32
+    # on the same step.
+    unsliced = [timed(model, bs, slice_channels=False) for _ in range(2)]
+    previous = keras.config.dtype_policy()
+    sliced_error = bf16 = error = None
+    try:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        shape = tuple(int(s) for s in model.inputs[0].shape[1:])
+        arch = Architecture.from_config(paper()["models"]["cnn3"], "models.cnn3")
+        bf_model = build_model(arch, shape, int(model.outputs[0].shape[-1]), seed=0)
+        bf_model.set_weights(model.get_weights())
+        try:
+            timed(bf_model, bs)
+        except Exception as err:  # record why, go on
+            sliced_error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
+        bf16 = [timed(bf_model, bs, slice_channels=False) for _ in range(2)]
+    except Exception as err:  # record why, go on
+        error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1]}"
+    finally:
+        keras.config.set_dtype_policy(previous)
+    out = {
+        "layer": layer,
+        "objectives": n,
+        "steps": steps,
+        "batch_sizes": sweep,
+        "fp32": {
+            "batch_size": bs,
+            "seconds": fp32[1][0],
+            "image_steps_per_s": n * steps / fp32[1][0],
+            "objective": float(fp32[1][1].values.mean()),
+            "bitwise_equal_run_to_run": bool(np.array_equal(fp32[0][1].images, fp32[1][1].images)),
+        },
+        "cpu_has_avx512_bf16": "avx512_bf16" in cpu_flags(),
+        "cpu_has_amx_bf16": "amx_bf16" in cpu_flags(),
+    }
+    out["fp32_unsliced"] = {
+        "seconds": unsliced[1][0],
+        "image_steps_per_s": n * steps / unsliced[1][0],
+        "objective": float(unsliced[1][1].values.mean()),
+    }
+    if bf16 is None:
+        out["bf16"] = {"error": error, "sliced_error": sliced_error}
+        print("  bfloat16: featviz's render refuses it; the probe instead", flush=True)
+        out["bf16_probe"] = bf16_probe(
+            model, layer, min(n, 128), steps, settings["learning_rate"], settings["seed"]
+        )
+    else:
+        values = evaluate(model, objectives, bf16[1][1].images)  # judged in float32
+        out["bf16"] = {
+            "policy": "mixed_bfloat16 (layers compute in bfloat16, variables float32)",
+            "step": "unsliced (slice_channels=False)",
+            "sliced_error": sliced_error,
+            "seconds": bf16[1][0],
+            "image_steps_per_s": n * steps / bf16[1][0],
+            "objective": float(values.mean()),
+            "objective_ratio_to_fp32": float(values.mean() / unsliced[1][1].values.mean()),
+            "speed_ratio_to_fp32_unsliced": unsliced[1][0] / bf16[1][0],
+            "speed_ratio_to_fp32_sliced": fp32[1][0] / bf16[1][0],
+            "bitwise_equal_run_to_run": bool(np.array_equal(bf16[0][1].images, bf16[1][1].images)),
+        }
+        r = out["bf16"]
+        r["adopt"] = bool(
+            abs(r["objective_ratio_to_fp32"] - 1) <= 0.01 and r["speed_ratio_to_fp32_sliced"] > 1
+        )
+    return out
+
+
+def bf16_probe(model, layer: str, n: int, steps: int, lr: float, seed: int) -> dict:
+    """bfloat16 convolutions in a step like featviz's: the model up to ``layer`` built under
+    Keras' ``mixed_bfloat16`` policy (float32 weights, bfloat16 compute) or in float32, the
+    same pixel parameterization, channel-mean objectives and Adam, ``n`` images, each
+    objective on its own channel. Used because featviz's render does not run under that
+    policy (see ``bf16.error``); it measures what bfloat16 would change, not featviz."""
+    shape = tuple(int(s) for s in model.inputs[0].shape[1:])
+    channels = int(model.get_layer(layer).output.shape[-1])
+    index = np.arange(n) % channels
+    start = start_params(shape, n, seed)
+    arch = Architecture.from_config(paper()["models"]["cnn3"], "models.cnn3")
+    fp32_probe = keras.Model(model.inputs[0], model.get_layer(layer).output)
+
+    def loop(truncated):
+        pick = tf.one_hot(index, channels, dtype=tf.float32)
+
+        @tf.function
+        def run(params, m, v):
+            for t in tf.range(1, steps + 1):
+                with tf.GradientTape() as tape:
+                    tape.watch(params)
+                    act = tf.cast(truncated(tf.sigmoid(params)), tf.float32)
+                    loss = -tf.reduce_sum(tf.reduce_mean(act, axis=(1, 2)) * pick)
+                grad = tape.gradient(loss, params)
+                m = 0.9 * m + 0.1 * grad
+                v = 0.999 * v + 0.001 * tf.square(grad)
+                tf_t = tf.cast(t, tf.float32)
+                m_hat = m / (1.0 - tf.pow(0.9, tf_t))
+                v_hat = v / (1.0 - tf.pow(0.999, tf_t))
+                params = params - lr * m_hat / (tf.sqrt(v_hat) + 1e-8)
+            return params
+
+        p0 = tf.constant(start)
+        began = time.perf_counter()
+        params = run(p0, tf.zeros_like(p0), tf.zeros_like(p0)).numpy()
+        seconds = time.perf_counter() - began
+        images = 1.0 / (1.0 + np.exp(-params))
+        values = np.asarray(fp32_probe(images)).mean(axis=(1, 2))[np.arange(n), index]
+        return seconds, images, float(values.mean())
+
+    out = {}
+    previous = keras.config.dtype_policy()
+    for name, policy in (("fp32", "float32"), ("bf16", "mixed_bfloat16")):
+        try:
+            keras.config.set_dtype_policy(policy)
+            built = build_model(arch, shape, int(model.outputs[0].shape[-1]), seed=0)
+            built.set_weights(model.get_weights())
+            truncated = keras.Model(built.inputs[0], built.get_layer(layer).output)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        runs = [loop(truncated) for _ in range(2)]
+        out[name] = {
+            "seconds": runs[1][0],
+            "image_steps_per_s": n * steps / runs[1][0],
+            "objective": runs[1][2],
+            "bitwise_equal_run_to_run": bool(np.array_equal(runs[0][1], runs[1][1])),
+        }
+    out["objective_ratio_bf16_to_fp32"] = out["bf16"]["objective"] / out["fp32"]["objective"]
+    out["speed_ratio_bf16_to_fp32"] = out["fp32"]["seconds"] / out["bf16"]["seconds"]
+    out["adopt"] = bool(
+        abs(out["objective_ratio_bf16_to_fp32"] - 1) <= 0.01 and out["speed_ratio_bf16_to_fp32"] > 1
+    )
+    out |= {
+        "layer": layer,
+        "images": n,
+        "steps": steps,
+        "what": " ".join(bf16_probe.__doc__.split()),
+    }
+    return out
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run at a few steps")
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--fixed-steps", type=int, nargs=2, default=[1000, 2000])
+    parser.add_argument("--auto-sample", type=int, default=4, help="units per layer compared")
+    parser.add_argument("--peer-steps", type=int, default=100)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128, 256])
+    parser.add_argument("--sweep-layer", default="conv3")
+    parser.add_argument("--sweep-steps", type=int, default=128)
+    parser.add_argument("--no-xplique", action="store_true")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["fixed", "auto", "peers", "render_step"]
+    )
+    parser.add_argument("--only-bf16", action="store_true", help="just the bfloat16 probe")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    ceiling = TARGET_STEPS
+    n_train, n_test, epochs = 4000, 10000, 2
+    if args.quick:
+        args.fixed_steps, args.peer_steps, args.sweep_steps = [10, 20], 5, 4
+        args.batch_sizes, ceiling, n_test = [64, 128], 200, 500
+    out = (
+        Path(args.out)
+        if args.out
+        else (CACHE / "job_speed.quick.json" if args.quick else HERE / "job_speed.json")
+    )
+    xplique = not args.no_xplique and XPLIQUE_PYTHON.is_file()
+    xplique_note = None
+    if not xplique:
+        xplique_note = (
+            "not run: --no-xplique"
+            if args.no_xplique
+            else f"not run: {XPLIQUE_PYTHON} is absent (bash benchmarks/xplique_env.sh builds it)"
+        )
+
+    # Each phase's figures are merged into the JSON as soon as they exist, so shapes and
+    # phases can be measured by separate runs (and a long run leaves what it finished).
+    report = json.loads(out.read_text()) if out.is_file() else {}
+    report |= {
+        "quick": args.quick,
+        "machine": {
+            "cpu": cpu_model(),
+            "cpus": os.cpu_count(),
+            "avx512_bf16": "avx512_bf16" in cpu_flags(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "backend": keras.backend.backend(),
+            "tf_keras_vis": "0.8.7",
+        },
+        "config": "config/paper.yaml, filters section",
+        "filters": {k: v for k, v in filters_settings().items() if k != "units"}
+        | {"units": paper()["filters"]["units"]},
+    }
+    report.setdefault("shapes", {})
+    if xplique_note:
+        report["xplique"] = xplique_note
+
+    def save() -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+    if args.only_bf16:
+        shape = args.shapes[0]
+        model = trained_model(shape, dataset(shape, n_train, n_test), epochs)[0]
+        settings = filters_settings()
+        load = [load_average()]
+        result = bf16_probe(
+            probe.load_model(model),
+            args.sweep_layer,
+            8 if args.quick else 128,
+            args.sweep_steps,
+            settings["learning_rate"],
+            settings["seed"],
+        )
+        report.setdefault("render_step", {})["bf16_probe"] = result | {
+            "shape": shape,
+            "load_average": [*load, load_average()],
+        }
+        save()
+        print(json.dumps(result, indent=1))
+        return
+    for shape in args.shapes:
+        print(f"== {shape}", flush=True)
+        data = dataset(shape, n_train, n_test)
+        model, training = trained_model(shape, data, epochs)
+        entry = report["shapes"].setdefault(shape, {})
+        entry |= {
+            "dataset": SHAPES[shape],
+            "data": {"train": n_train, "test": n_test},
+            "model": training,
+        }
+        loads = entry.setdefault("load_average", {})
+        work = Path(tempfile.mkdtemp(prefix=f"job_speed_{shape}_"))
+        label = SHAPES[shape]
+        try:
+            # warm-up: thread pools and kernels once, before any timing
+            warm = filters_settings(steps=2, units={"conv1": [0]}, classes=False)
+            run_study(model, data, warm, work / "warm", label)
+            if "fixed" not in args.skip:
+                loads["fixed"] = [load_average()]
+                entry["fixed"] = fixed_job(model, data, label, args.fixed_steps, work)
+                loads["fixed"].append(load_average())
+                save()
+                print(f"fixed: {entry['fixed']['seconds_at_target']:.0f} s at 20 000", flush=True)
+            if "peers" not in args.skip and "fixed" in entry:
+                loads["peers"] = [load_average()]
+                entry["peers"] = peers(
+                    model,
+                    filters_settings(),
+                    args.peer_steps,
+                    xplique,
+                    work / "peers",
+                    entry["fixed"],
+                )
+                loads["peers"].append(load_average())
+                save()
+            if "render_step" not in args.skip and shape == args.shapes[0]:
+                print("render step", flush=True)
+                load = [load_average()]
+                step = render_step(model, args.sweep_layer, args.sweep_steps, args.batch_sizes, 2)
+                report["render_step"] = step | {
+                    "shape": shape,
+                    "load_average": [*load, load_average()],
+                }
+                save()
+            if "auto" not in args.skip:
+                loads["auto"] = [load_average()]
+                entry["auto"] = auto_job(model, data, label, ceiling, args.auto_sample, work)
+                loads["auto"].append(load_average())
+                save()
+                a = entry["auto"]
+                print(
+                    f"auto: {a['seconds']:.0f} s, stopped {a['stopped']}, "
+                    f"objective ratio {a['objective_ratio']:.4f}",
+                    flush=True,
+                )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
