@@ -1,4 +1,5 @@
-"""Write the README's performance table from ``benchmarks/engine_speed.json``.
+"""Write the README's performance table from ``benchmarks/engine_speed.json`` and, when
+it exists, ``benchmarks/job_speed.json`` (the paper's ``filters`` job, whole).
 
 The table sits between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
 README.md; this script replaces what is there, so the README never quotes a
@@ -23,7 +24,103 @@ LABELS = {
 CASES = {"conv2": "64 conv2 filters", "conv3": "128 conv3 filters", "class": "10 class logits"}
 
 
-def table(report: dict) -> str:
+PEERS = {"tf_keras_vis": "tf-keras-vis 0.8.7", "xplique": "Xplique 2.0.2"}
+
+
+def job_rows(job: dict) -> list[str]:
+    """Rows of the table for the paper's ``filters`` job, one set per image shape."""
+    rows = []
+    for shape, entry in job.get("shapes", {}).items():
+        fixed = entry.get("fixed")
+        if not fixed:
+            continue
+        what = f"paper `filters` job, {shape} ({fixed['images']} images)"
+        lo, hi = fixed["measured_steps"]
+        rows.append(
+            f"| {what} | featviz `filters` study, {fixed['target_steps']:,} steps "
+            f"(line through {lo:,} and {hi:,}) | {fixed['seconds_at_target']:.0f} "
+            f"| {fixed['image_steps_per_s_at_target']:,.0f} | — | — | — |"
+        )
+        auto = entry.get("auto")
+        if auto:
+            stop = auto["stopped"]
+            rows.append(
+                f"| {what} | featviz `filters` study, `steps: auto` (stopped at median "
+                f"{stop['median']:,}, most {stop['max']:,}) | {auto['seconds']:.0f} "
+                f"| {auto['image_steps_per_s']:,.0f} | — | "
+                f"{auto['objective_ratio']:.4f}× fixed "
+                f"| {fixed['seconds_at_target'] / auto['seconds']:.1f}× faster than fixed |"
+            )
+        peers = entry.get("peers", {})
+        for name, label in PEERS.items():
+            seconds = peers.get("job_seconds_at_target", {}).get(name)
+            if seconds is None:
+                continue
+            rows.append(
+                f"| {what} | {label}, render only (from {peers['steps']} steps) "
+                f"| {seconds:.0f} | {fixed['images'] * fixed['target_steps'] / seconds:,.0f} "
+                f"| — | — | {peers['job_ratio'][name]:.1f}× faster |"
+            )
+    return rows
+
+
+def job_notes(job: dict) -> list[str]:
+    """Sentences under the table: per-layer rates against the peers, auto, the render step."""
+    notes = []
+    for shape, entry in job.get("shapes", {}).items():
+        peers = entry.get("peers")
+        if peers:
+            per_layer = "; ".join(
+                f"{layer} "
+                + ", ".join(
+                    f"{r['featviz_rate_over'][n]:.1f}× {PEERS[n]}"
+                    for n in PEERS
+                    if n in r["featviz_rate_over"]
+                )
+                for layer, r in peers["layers"].items()
+            )
+            notes.append(
+                f"{shape}, featviz's image·steps/s over each peer's, per layer, "
+                f"{peers['steps']} steps from the same start images: {per_layer}."
+            )
+        auto = entry.get("auto")
+        if auto:
+            notes.append(
+                f"{shape}, `steps: auto`: mean final objective {auto['objective_ratio']:.4f}× "
+                f"that of {auto['ceiling']:,} fixed steps (the first units of each layer, "
+                f"same start images; the lowest unit {auto['objective_ratio_min_unit']:.4f}×)."
+            )
+        loads = [x[0] for phase in entry.get("load_average", {}).values() for x in phase]
+        if loads:
+            notes.append(
+                f"{shape}: 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
+                "while measured (the 2 cores are shared)."
+            )
+    step = job.get("render_step", {})
+    if step.get("batch_sizes"):
+        sweep = ", ".join(
+            f"{int(b)}: {r['image_steps_per_s']:,.0f}"
+            for b, r in sorted(step["batch_sizes"].items(), key=lambda kv: int(kv[0]))
+        )
+        notes.append(
+            f"Render step, {step['objectives']} {step['layer']} objectives, {step['steps']} "
+            f"steps, image·steps/s by batch size: {sweep}."
+        )
+    probe = step.get("bf16_probe")
+    if probe:
+        notes.append(
+            f"bfloat16 (`mixed_bfloat16`, {probe['layer']}, a step like the render step's; "
+            f"featviz's render does not run under that policy): "
+            f"{probe['speed_ratio_bf16_to_fp32']:.2f}× the float32 speed, objective "
+            f"{probe['objective_ratio_bf16_to_fp32']:.4f}× float32's, bitwise-equal run to run: "
+            f"{'yes' if probe['bf16']['bitwise_equal_run_to_run'] else 'no'}; "
+            f"{'adopted' if probe['adopt'] else 'not adopted'} (this CPU "
+            f"{'has' if job['machine'].get('avx512_bf16') else 'lacks'} AVX-512 BF16)."
+        )
+    return notes
+
+
+def table(report: dict, job: dict | None = None) -> str:
     m = report["machine"]
     lines = [
         f"Measured by `make bench` ({m['cpus']} CPU cores, TensorFlow {m['tensorflow']}, "
@@ -52,6 +149,8 @@ def table(report: dict) -> str:
                 f"{r['image_steps_per_s']:,.0f} | {r['gflops']:.1f} | {r['objective']:.4f} "
                 f"| {ratio} |"
             )
+    if job:
+        lines += job_rows(job)
     naive = [
         f"{CASES.get(c, c)} {r['methods']['naive']['featviz_objective_same_images']:.4f}"
         for c, r in report["cases"].items()
@@ -72,18 +171,34 @@ def table(report: dict) -> str:
             + ", ".join(f"{mem[s]:.0f} MB at {int(s):,} steps" for s in steps)
             + ".",
         ]
+    if job:
+        lines += [
+            "",
+            "The paper's `filters` job is measured by `python -m benchmarks.job_speed` (the "
+            f"`filters` study's own jobs, whole; CPU {job['machine']['cpu']}, "
+            f"{job['machine']['cpus']} cores): the fixed run is timed at two step counts and "
+            "extrapolated along the line through them; the peers render the same objectives "
+            "from the same start images, pixel parameterization, no transforms or regularizers, "
+            "extrapolated from their rate.",
+        ]
+        lines += ["", *job_notes(job)] if job_notes(job) else []
     return "\n".join(lines)
 
 
+def load(name: str) -> dict | None:
+    path = ROOT / "benchmarks" / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def main() -> None:
-    report = json.loads((ROOT / "benchmarks" / "engine_speed.json").read_text())
+    report = load("engine_speed.json")
     readme = ROOT / "README.md"
     text = readme.read_text()
     if START not in text or END not in text:
         sys.exit(f"{readme} lacks the {START} ... {END} markers.")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{table(report)}\n{END}{tail}")
+    readme.write_text(f"{head}{START}\n{table(report, load('job_speed.json'))}\n{END}{tail}")
     print(f"updated the table in {readme}")
 
 

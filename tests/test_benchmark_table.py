@@ -1,16 +1,40 @@
-"""The README's performance table is the one the benchmark's JSON gives."""
+"""The README's performance table is the one the benchmarks' JSON files give."""
 
 import json
 
-from benchmarks.readme_table import END, START, table
+from benchmarks.readme_table import END, PEERS, START, table
 from tests.conftest import ROOT
 
 
+def _load(name):
+    path = ROOT / "benchmarks" / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def test_readme_table_matches_benchmark_json():
-    report = json.loads((ROOT / "benchmarks" / "engine_speed.json").read_text())
+    report = _load("engine_speed.json")
+    job = _load("job_speed.json")
     readme = (ROOT / "README.md").read_text()
     section = readme.split(START, 1)[1].split(END, 1)[0].strip()
-    assert section == table(report)
+    assert section == table(report, job)
     assert set(report["cases"]) >= {"conv2", "conv3", "class"}
     for case in report["cases"].values():
         assert {"featviz", "naive"} <= set(case["methods"])
+
+
+def test_job_benchmark_rows():
+    """Each measured shape of the paper's filters job has its fixed-steps row, and a row
+    per peer it was compared with, extrapolated to the same steps."""
+    job = _load("job_speed.json")
+    if job is None:
+        return
+    assert not job["quick"]
+    lines = table(_load("engine_speed.json"), job).splitlines()
+    for shape, entry in job["shapes"].items():
+        rows = [line for line in lines if line.startswith(f"| paper `filters` job, {shape} ")]
+        fixed = entry["fixed"]
+        assert fixed["target_steps"] == 20_000
+        assert any("20,000 steps" in row for row in rows)
+        for name, seconds in entry.get("peers", {}).get("job_seconds_at_target", {}).items():
+            assert seconds > 0
+            assert sum(1 for row in rows if f"| {PEERS[name]}, " in row) == 1
