@@ -71,13 +71,15 @@ SMALL = {
 
 #: What the local cluster needs on the command line: its status comes from squeue (sacct
 #: needs an accounting database), it has no accounts, and its jobs take seconds, so the
-#: first status check comes early. Successful jobs' SLURM logs are kept for the checks.
+#: first status check comes after 10 s (the plugin adds 10 s to the wait after each check that
+#: finds nothing finished, and goes back to 10 s after one that does). Successful jobs' SLURM
+#: logs are kept for the checks.
 LOCAL_CLUSTER_ARGS = (
     "--slurm-status-command",
     "squeue",
     "--slurm-no-account",
     "--slurm-init-seconds-before-status-checks",
-    "8",
+    "10",
     "--slurm-keep-successful-logs",
 )
 
