@@ -404,6 +404,33 @@ CONFIG_FAULTS = {
         "Setting config.filters.learning_rate: -0.05 is less than or equal to the minimum of 0",
     ),
     "unknown-train-key": ("config.yaml", changed("train", "epoch", 3), "'epoch' was unexpected"),
+    # Layers and units are checked against every architecture when the DAG is built, not
+    # when the rendering job runs after hours of training.
+    "filters-unknown-layer": (
+        "config.yaml",
+        changed("filters", "units", {"conv9": "all"}),
+        "Model 'cnn3' (on synthetic-digits): filters: Unknown layer 'conv9'.",
+    ),
+    "filters-unit-out-of-range": (
+        "config.yaml",
+        changed("filters", "units", {"conv1": [0, 999]}),
+        "filters.units.conv1: Index 999 out of range for layer 'conv1', which has 32 units",
+    ),
+    "convergence-unknown-layer": (
+        "config.yaml",
+        changed("convergence", "layers", ["conv7"]),
+        "convergence: Unknown layer 'conv7'. Layers with activations: conv1, pool1,",
+    ),
+    "directions-unknown-layer": (
+        "config.yaml",
+        changed("directions", "layers", ["fc9"]),
+        "directions: Unknown layer 'fc9'.",
+    ),
+    "joint-unit-out-of-range": (
+        "config.yaml",
+        changed("joint", "pairs", [[0, 500]]),
+        "joint: filters [0, 500]: Index 500 out of range for layer 'conv1'",
+    ),
 }
 
 
