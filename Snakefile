@@ -4,8 +4,6 @@
 #   snakemake --cores 2                                  demo (generated data, minutes)
 #   snakemake --cores 8 --configfile config/paper.yaml   MNIST and SVHN with the seed's budgets
 
-import os
-
 from snakemake.utils import min_version, validate
 
 from featviz.settings import check_config_files, validate_config
@@ -30,10 +28,10 @@ check_config_files(workflow.configfiles)
 validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
 
-# Jobs inherit Snakemake's environment, on a cluster too (sbatch exports it): the config's
-# backend reaches every one of them; each provenance record names the backend it ran on.
+# The config's backend reaches every job's shell, on a cluster too (the prefix keeps
+# Snakemake's own strict mode); each provenance record names the backend it ran on.
 if "keras_backend" in config:
-    os.environ["KERAS_BACKEND"] = config["keras_backend"]
+    shell.prefix(f"set -euo pipefail; export KERAS_BACKEND={config['keras_backend']}; ")
 
 
 report: "workflow/report/workflow.rst"
