@@ -73,7 +73,12 @@ def test_dead_and_duplicate_filters_and_the_accuracy_table(tmp_path, tiny_model,
         ("half", 1, 0.75, 400),
     ):
         path = tmp_path / f"{variant}{seed}.json"
-        path.write_text(json.dumps({"test_accuracy": accuracy, "parameters": parameters}))
+        at_chance = (variant, seed) == ("half", 1)
+        path.write_text(
+            json.dumps(
+                {"test_accuracy": accuracy, "parameters": parameters, "at_chance": at_chance}
+            )
+        )
         extras[f"metrics:{variant}:{seed}"] = path
     job = Job("filters", tmp_path / "m.keras", tmp_path / "out", data=tiny_data, extras=extras)
     result, _ = STUDY.execute(job, {"layers": ["conv1", "conv2"], "seeds": [0, 1]})
@@ -87,3 +92,8 @@ def test_dead_and_duplicate_filters_and_the_accuracy_table(tmp_path, tiny_model,
     )
     summary = STUDY.summarize([result])["runs"][0]
     assert summary["full"]["variant"] == "full"
+    assert (full["at_chance"], half["at_chance"]) == ([], [1])
+    from featviz.report.templating import environment
+
+    text = environment().get_template("sections/redundancy.md.j2").render(runs=[summary])
+    assert "Seed 1 of half never left chance" in text

@@ -263,10 +263,13 @@ class Redundancy(Study):
                     "seeds": [],
                     "accuracies": [],
                     "parameters": metrics["parameters"],
+                    "at_chance": [],
                 },
             )
             entry["seeds"].append(int(seed))
             entry["accuracies"].append(metrics["test_accuracy"])
+            if metrics.get("at_chance"):  # it never learned: the spread says little
+                entry["at_chance"].append(int(seed))
         out = []
         for entry in found.values():
             entry["mean"], entry["std"] = mean_and_spread(entry["accuracies"])
