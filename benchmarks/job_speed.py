@@ -235,53 +235,68 @@ def fixed_job(model, data, label, step_counts, work) -> dict:
     }
 
 
-def auto_job(model, data, label, ceiling, sample, work) -> dict:
-    """The job with ``steps: auto``, and its objective against fixed ``ceiling`` steps."""
-    print(f"auto, ceiling {ceiling}", flush=True)
-    start = time.perf_counter()
-    runs = run_study(
-        model, data, filters_settings(steps="auto", max_steps=ceiling), work / "auto", label
-    )
-    seconds = time.perf_counter() - start
-    stopped = np.concatenate([r["stopped"] for r in runs.values()])
-    images = int(sum(r["images"] for r in runs.values()))
-    # the first `sample` units of every layer, fixed `ceiling` steps, same start images
+def auto_job(model, data, label, ceiling, sample, work, save=None) -> dict:
+    """The job with ``steps: auto``, and its objective against fixed ``ceiling`` steps.
+
+    Layer by layer, cheapest first (each layer is its own study job, so the order does not
+    change its result): its auto run, then its first ``sample`` units run a fixed ``ceiling``
+    steps from the same start images. ``save`` is called with the figures so far after each
+    layer, so a run cut short keeps the layers it finished (``layers_done``)."""
     table = probe.layer_table(probe.load_model(model))
-    units = {key: list(range(min(sample, r["units"]))) for key, r in runs.items()}
-    print(f"fixed {ceiling} steps, the first {sample} units of each layer", flush=True)
-    fixed = run_study(
-        model,
-        data,
-        filters_settings(steps=ceiling, units=units, classes=False),
-        work / "fixed_sample",
-        label,
-    )
-    per_layer, auto_vals, fixed_vals, start_gap = {}, [], [], 0.0
-    for key, r in runs.items():
-        k = len(units[key])
-        a, f = np.array(r["values"][:k]), np.array(fixed[key]["values"])
-        start_gap = max(
-            start_gap,
-            float(np.max(np.abs(np.array(r["start_values"][:k]) - fixed[key]["start_values"]))),
+    settings = filters_settings()
+    keys = STUDY.jobs(settings, table)
+    order = sorted(keys, key=lambda k: (k in ("conv3", "fc1"), keys.index(k)))
+    out = {"ceiling": ceiling, "layers": {}, "layers_done": [], "layers_asked": keys}
+    for key in order:
+        print(f"auto, {key}, ceiling {ceiling}", flush=True)
+        one = filters_settings(
+            steps="auto",
+            max_steps=ceiling,
+            units={} if key == table.logits else {key: settings["units"].get(key, "all")},
+            classes=key == table.logits,
         )
-        per_layer[key] = {
+        r = run_study(model, data, one, work / "auto", label)[key]
+        k = min(sample, r["units"])
+        fixed = run_study(
+            model,
+            data,
+            filters_settings(steps=ceiling, units={key: list(range(k))}, classes=False),
+            work / "fixed_sample",
+            label,
+        )[key]
+        a, f = np.array(r["values"][:k]), np.array(fixed["values"])
+        out["layers"][key] = {
+            "images": r["images"],
+            "seconds": r["seconds"],
+            "stopped": sorted(set(r["stopped"])),
+            "stopped_all": r["stopped"],
             "units_compared": k,
+            "auto_values": a.tolist(),
+            "fixed_values": f.tolist(),
             "auto_mean": float(a.mean()),
             "fixed_mean": float(f.mean()),
-            "ratio": float(a.mean() / f.mean()),
-            "stopped": sorted(set(r["stopped"])),
-            "seconds": r["seconds"],
-            "images": r["images"],
+            "ratio": float(a.mean() / f.mean()) if f.mean() else None,
+            "start_objective_max_difference": float(
+                np.max(np.abs(np.array(r["start_values"][:k]) - fixed["start_values"]))
+            ),
+            "fixed_sample_seconds": fixed["seconds"],
         }
-        auto_vals.append(a)
-        fixed_vals.append(f)
-    auto_vals, fixed_vals = np.concatenate(auto_vals), np.concatenate(fixed_vals)
-    live = fixed_vals > 0
-    assert table.logits in runs
+        out["layers_done"].append(key)
+        out |= _auto_summary(out["layers"], sample, ceiling)
+        if save:
+            save(out)
+    return out
+
+
+def _auto_summary(layers: dict, sample: int, ceiling: int) -> dict:
+    stopped = np.concatenate([r["stopped_all"] for r in layers.values()])
+    seconds = sum(r["seconds"] for r in layers.values())
+    auto = np.concatenate([r["auto_values"] for r in layers.values()])
+    fixed = np.concatenate([r["fixed_values"] for r in layers.values()])
+    live = fixed > 0
     return {
-        "ceiling": ceiling,
         "seconds": seconds,
-        "images": images,
+        "images": int(sum(r["images"] for r in layers.values())),
         "image_steps_run": int(stopped.sum()),
         "image_steps_per_s": float(stopped.sum() / seconds),
         "stopped": {
@@ -290,17 +305,18 @@ def auto_job(model, data, label, ceiling, sample, work) -> dict:
             "mean": float(stopped.mean()),
             "max": int(stopped.max()),
         },
-        "objective_ratio": float(auto_vals.mean() / fixed_vals.mean()),
-        "objective_ratio_min_unit": float(np.min(auto_vals[live] / fixed_vals[live])),
+        "objective_ratio": float(auto.mean() / fixed.mean()),
+        "objective_ratio_min_unit": float(np.min(auto[live] / fixed[live])) if live.any() else None,
         "dead_units_compared": int((~live).sum()),
         "objective_compared": (
-            f"mean final objective of the first {sample} units of each layer (all {len(auto_vals)}"
-            f" compared) under auto over the same units run a fixed {ceiling} steps from the "
+            f"mean final objective of the first {sample} units of each layer ({len(auto)} "
+            f"compared) under auto over the same units run a fixed {ceiling} steps from the "
             "same start images"
         ),
-        "start_objective_max_difference": start_gap,
-        "fixed_sample_seconds": sum(r["seconds"] for r in fixed.values()),
-        "layers": per_layer,
+        "start_objective_max_difference": max(
+            r["start_objective_max_difference"] for r in layers.values()
+        ),
+        "fixed_sample_seconds": sum(r["fixed_sample_seconds"] for r in layers.values()),
     }
 
 
@@ -725,8 +741,15 @@ def main() -> None:
                 save()
             if "auto" not in args.skip:
                 loads["auto"] = [load_average()]
-                entry["auto"] = auto_job(model, data, label, ceiling, args.auto_sample, work)
-                loads["auto"].append(load_average())
+
+                def partial(result, entry=entry, loads=loads):
+                    entry["auto"] = result
+                    loads["auto"] = [loads["auto"][0], load_average()]
+                    save()
+
+                entry["auto"] = auto_job(
+                    model, data, label, ceiling, args.auto_sample, work, partial
+                )
                 save()
                 a = entry["auto"]
                 print(

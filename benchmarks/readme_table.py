@@ -42,14 +42,18 @@ def job_rows(job: dict) -> list[str]:
             f"| {fixed['image_steps_per_s_at_target']:,.0f} | — | — | — |"
         )
         auto = entry.get("auto")
-        if auto:
-            stop = auto["stopped"]
+        if auto and auto.get("layers_done"):
+            stop, done = auto["stopped"], auto["layers_done"]
+            partial = len(done) < len(auto["layers_asked"])
+            scope = f"; layers {', '.join(done)} only" if partial else ""
+            # against the fixed run's time for the same layers
+            same = sum(fixed["jobs"][k]["seconds_at_target"] for k in done)
             rows.append(
                 f"| {what} | featviz `filters` study, `steps: auto` (stopped at median "
-                f"{stop['median']:,}, most {stop['max']:,}) | {auto['seconds']:.0f} "
+                f"{stop['median']:,}, most {stop['max']:,}{scope}) | {auto['seconds']:.0f} "
                 f"| {auto['image_steps_per_s']:,.0f} | — | "
                 f"{auto['objective_ratio']:.4f}× fixed "
-                f"| {fixed['seconds_at_target'] / auto['seconds']:.1f}× faster than fixed |"
+                f"| {same / auto['seconds']:.1f}× faster than fixed |"
             )
         peers = entry.get("peers", {})
         for name, label in PEERS.items():
@@ -84,11 +88,14 @@ def job_notes(job: dict) -> list[str]:
                 f"{peers['steps']} steps from the same start images: {per_layer}."
             )
         auto = entry.get("auto")
-        if auto:
+        if auto and auto.get("layers_done"):
+            low = auto.get("objective_ratio_min_unit")
             notes.append(
                 f"{shape}, `steps: auto`: mean final objective {auto['objective_ratio']:.4f}× "
-                f"that of {auto['ceiling']:,} fixed steps (the first units of each layer, "
-                f"same start images; the lowest unit {auto['objective_ratio_min_unit']:.4f}×)."
+                f"that of {auto['ceiling']:,} fixed steps (the first units of layers "
+                f"{', '.join(auto['layers_done'])}, same start images"
+                + (f"; the lowest unit {low:.4f}×" if low is not None else "")
+                + ")."
             )
         loads = [x[0] for phase in entry.get("load_average", {}).values() for x in phase]
         if loads:
