@@ -66,10 +66,11 @@ TIMED = (
 )
 
 
-#: How many times the second run is killed, and which jobs: the first kills hit trainings
-#: (the model once it has a checkpoint, so that it must resume), the others renderings.
+#: How many times the second run is killed: first the model's training once it has a
+#: checkpoint (so that it must resume), then whichever training runs, then rendering jobs
+#: (each killed job runs again in the next run, so there is always one to kill).
 KILLS = 10
-TRAINING_KILLS = 4
+TRAINING_KILLS = 3
 KILLED: list[str] = []
 
 
@@ -82,6 +83,8 @@ def two_runs(tmp_path_factory):
         if name == "second":
             KILLED.extend(kill_along_the_way(workdir, random.Random(17)))
             assert len(KILLED) == KILLS, KILLED
+            assert "--model-name cnn3" in KILLED[0], KILLED
+            assert any(" study " in k for k in KILLED), KILLED
         result = snakemake(
             workdir, "--configfile", str(workdir / "small.yaml"), "--rerun-incomplete"
         )
@@ -98,7 +101,13 @@ def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
     Snakemake to clean up after a failed job."""
     kills = []
     for i in range(KILLS):
-        wanted = ("train", "train-prior") if i < TRAINING_KILLS else ("study",)
+        wanted = (
+            ("train --rule train ", "--model-name cnn3 ")
+            if i == 0
+            else ("train",)
+            if i < TRAINING_KILLS
+            else ("study ",)
+        )
         whole = i % 2 == 1
         args = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
         args += ["-d", str(workdir), "--cores", "2", "--configfile", str(workdir / "small.yaml")]
@@ -115,7 +124,7 @@ def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
             run.wait()
             break
         pid, command = job
-        if command.startswith("train ") and "cnn3" in command:
+        if i == 0:
             wait_for(lambda job=pid: (workdir / CHECKPOINT).exists() or not alive(job), 120)
             time.sleep(rng.uniform(0.0, 0.1))  # an epoch takes longer
         else:
@@ -123,7 +132,7 @@ def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL) if whole else os.kill(pid, signal.SIGKILL)
         run.wait(timeout=300)
-        kills.append(f"{'run' if whole else 'job'} during featviz {command[:60]}")
+        kills.append(f"{'run' if whole else 'job'} during featviz {command[:100]}")
         if whole:
             subprocess.run(
                 [*args, "--unlock"], cwd=workdir, check=True, capture_output=True, env=ENV
@@ -136,16 +145,17 @@ CHECKPOINT = "results/synthetic-digits/cnn3/checkpoint/state.json"
 
 
 def wait_for_job(run: subprocess.Popen, wanted: tuple[str, ...], workdir: Path):
-    """The pid and arguments of a featviz job of the run whose subcommand is in ``wanted``."""
+    """The pid and arguments of a training or rendering job of the run whose arguments hold
+    every string in ``wanted`` (the first one at their start)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and run.poll() is None:
         for pid, argv in processes(os.getpgid(run.pid)):
             # The console script runs as `python .../bin/featviz SUBCOMMAND ...`.
             names = [Path(a).name for a in argv[:2]]
             if "featviz" in names:
-                rest = argv[names.index("featviz") + 1 :]
-                if rest and rest[0] in wanted:
-                    return pid, " ".join(rest)
+                command = " ".join(argv[names.index("featviz") + 1 :])
+                if command.startswith(wanted[0]) and all(w in command for w in wanted[1:]):
+                    return pid, command
         time.sleep(0.05)
     return None
 
