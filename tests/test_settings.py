@@ -42,7 +42,11 @@ def test_defaults_come_from_the_schema():
             {"learning_rate": "fast"},
             r"train.learning_rate: 'fast' is not of type 'number'",
         ),
-        ("nonsense", {}, r"Unknown settings section 'nonsense'. Sections: title, keras_backend, datasets"),
+        (
+            "nonsense",
+            {},
+            r"Unknown settings section 'nonsense'. Sections: title, keras_backend, datasets",
+        ),
     ],
 )
 def test_bad_settings_are_named(section, data, message):

@@ -28,8 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from featviz.io import read_json, write_json
-from featviz.models.save import save_model
+from featviz.io import atomic_path, read_json, write_json
 
 STATE = "state.json"
 
@@ -114,15 +113,16 @@ class Checkpoint:
         return model, best, progress
 
     def save(self, model: keras.Model, progress: Progress, improved: bool) -> None:
-        """Keep the state after an epoch; ``improved``: its validation loss is the best yet."""
+        """Keep the state after an epoch; ``improved``: its validation loss is the best yet.
+
+        One model file per epoch: the best epoch's is the last epoch's file of that epoch,
+        kept until a better one comes, so an improving epoch costs no second save."""
         epoch = progress.epochs_done
         old = read_json(self.folder / STATE) if (self.folder / STATE).exists() else {}
         last = f"epoch-{epoch:04d}.keras"
-        save_model(model, self.folder / last)
-        best = old.get("best")
-        if improved:
-            best = f"best-{epoch:04d}.keras"
-            save_model(model, self.folder / best)
+        with atomic_path(self.folder / last) as tmp:
+            model.save(tmp)  # resumed from, never published: no need for reproducible bytes
+        best = last if improved else old.get("best")
         write_json(
             self.folder / STATE,
             {

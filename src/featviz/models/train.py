@@ -198,7 +198,11 @@ def _finish(
     best = keras.models.clone_model(model)
     best.set_weights(best_weights if best_weights is not None else model.get_weights())
     test_loss, test_accuracy = evaluate(model, x_test, y_test)
-    best_loss, best_accuracy = evaluate(best, x_test, y_test)
+    best_loss, best_accuracy = (
+        evaluate(best, x_test, y_test)
+        if progress.best_epoch not in (None, progress.epochs_done)
+        else (test_loss, test_accuracy)
+    )
     files = [
         out_dir / name
         for name in ("model.keras", "model_best_val.keras", "history.json", "metrics.json")
