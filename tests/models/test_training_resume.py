@@ -48,8 +48,8 @@ def test_a_killed_training_resumes_to_the_same_weights(data, tmp_path, monkeypat
 
     save = checkpoint.Checkpoint.save
 
-    def save_then_die(self, model, progress, improved):
-        save(self, model, progress, improved)
+    def save_then_die(self, model, progress):
+        save(self, model, progress)
         if progress.epochs_done == 2:
             raise Killed
 

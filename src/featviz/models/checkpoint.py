@@ -112,17 +112,16 @@ class Checkpoint:
         print(f"{self.folder}: resuming after epoch {progress.epochs_done}", file=sys.stderr)
         return model, best, progress
 
-    def save(self, model: keras.Model, progress: Progress, improved: bool) -> None:
-        """Keep the state after an epoch; ``improved``: its validation loss is the best yet.
+    def save(self, model: keras.Model, progress: Progress) -> None:
+        """Keep the state after an epoch.
 
-        One model file per epoch: the best epoch's is the last epoch's file of that epoch,
-        kept until a better one comes, so an improving epoch costs no second save."""
+        One model file per epoch: the best epoch's is that epoch's file, kept until a better
+        one comes, so an improving epoch costs no second save."""
         epoch = progress.epochs_done
-        old = read_json(self.folder / STATE) if (self.folder / STATE).exists() else {}
         last = f"epoch-{epoch:04d}.keras"
         with atomic_path(self.folder / last) as tmp:
             model.save(tmp)  # resumed from, never published: no need for reproducible bytes
-        best = last if improved else old.get("best")
+        best = f"epoch-{progress.best_epoch:04d}.keras" if progress.best_epoch else None
         write_json(
             self.folder / STATE,
             {

@@ -143,7 +143,7 @@ def train(
                 progress.best_epoch, progress.best_val_loss = epoch + 1, val_loss
                 best_weights = model.get_weights()
             progress.epochs_done = epoch + 1
-            checkpoint.save(model, progress, improved)
+            checkpoint.save(model, progress)
     except FeatvizError:
         checkpoint.clear()  # a diverged training would diverge again from its checkpoint
         raise
