@@ -117,20 +117,23 @@ def rank_images(
     units = list(units)
     if 2 * k > len(images):
         raise ValueError(f"Ranking {k} top and {k} bottom images needs {2 * k}, got {len(images)}.")
-    probe = sub_model(model, [layer])
-    scores, where = [], []
-    for lo in range(0, len(images), batch_size):
-        acts = np.asarray(probe.predict(images[lo : lo + batch_size], verbose=0))[..., units]
-        if acts.ndim == 4:
-            n, h, w, c = acts.shape
-            flat = acts.reshape(n, h * w, c)
-            peak = flat.argmax(axis=1)
-            scores.append(flat.mean(axis=1))
-            where.append(np.stack([peak // w, peak % w], axis=-1))
-        else:
-            scores.append(acts)
-            where.append(np.zeros((*acts.shape, 2), dtype=np.int64))
-    score, position = np.concatenate(scores).T, np.concatenate(where).transpose(1, 0, 2)
+    # The reduction runs inside the model, so one predict call returns only scores and
+    # positions, never a batch of whole activation maps.
+    acts = keras.ops.take(get_layer(model, layer).output, np.asarray(units), axis=-1)
+    if len(acts.shape) == 4:
+        _, h, w, c = acts.shape
+        flat = keras.ops.reshape(acts, (-1, h * w, c))
+        reducer = keras.Model(
+            model.inputs[0], [keras.ops.mean(flat, axis=1), keras.ops.argmax(flat, axis=1)]
+        )
+        score, peak = reducer.predict(np.asarray(images), batch_size=batch_size, verbose=0)
+        position = np.stack([peak // w, peak % w], axis=-1).astype(np.int64)
+    else:
+        score = keras.Model(model.inputs[0], acts).predict(
+            np.asarray(images), batch_size=batch_size, verbose=0
+        )
+        position = np.zeros((*score.shape, 2), dtype=np.int64)
+    score, position = np.asarray(score).T, position.transpose(1, 0, 2)
     order = np.argsort(-score, axis=1, kind="stable")
     top, bottom = order[:, :k], order[:, ::-1][:, :k]
     rows = np.arange(len(units))[:, None]

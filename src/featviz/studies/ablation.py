@@ -36,7 +36,7 @@ from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_json, write_npz, write_text
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
-from featviz.plotting import new_figure, save_figure, show_image
+from featviz.plotting import image_table, new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.settings import validate_definition
 from featviz.studies.base import Job, Settings, Study
@@ -658,20 +658,18 @@ def plot_rows(
 ) -> list[Path]:
     """Rows: settings in ``order``; columns: targets; each cell the best restart's image."""
     rows, cols = len(order), max(len(columns), 1)
-    fig = new_figure(0.62 * cols + 1.2, 0.66 * rows + 0.3)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for r, s in enumerate(order):
-        for c in range(cols):
-            ax = axes[r, c]
-            if c >= len(columns):
-                ax.set_axis_off()
-                continue
-            t = columns[c]
-            k = int(np.argmax(values[s, t]))
-            show_image(ax, images[s, t, k], 0.0, 1.0)
-            if r == 0:
-                ax.set_title(labels[c], fontsize=5)
-        axes[r, 0].set_ylabel(names[s], fontsize=5, rotation=0, ha="right", va="center")
+    cells = {
+        (r, c): images[s, t, int(np.argmax(values[s, t]))]
+        for r, s in enumerate(order)
+        for c, t in enumerate(columns)
+    }
+    fig = image_table(
+        cells,
+        0.62 * cols + 1.2,
+        0.66 * rows + 0.3,
+        row_labels=[names[s] for s in order],
+        column_titles=dict(enumerate(labels[: len(columns)])),
+    )
     return save_figure(fig, png)
 
 

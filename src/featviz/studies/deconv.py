@@ -21,7 +21,7 @@ import numpy as np
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import read_npz, write_npz
 from featviz.models.layers import LayerTable
-from featviz.plotting import new_figure, save_figure, show_image
+from featviz.plotting import image_table, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units
 
@@ -121,20 +121,21 @@ def plot_projections(
         ("guided backprop", lambda r, j: signed_to_grey(projections["guided"][r, j])),
     )
     cols = 1 + len(blocks) * k
-    fig = new_figure(0.5 * cols + 0.5, 0.55 * rows + 0.4)
-    axes = fig.subplots(rows, cols, squeeze=False)
+    cells = {}
     for r in range(rows):
-        show_image(axes[r, 0], images[r], 0.0, 1.0)
-        axes[r, 0].set_ylabel(
-            f"#{rendered['indices'][r]}", fontsize=5, rotation=0, ha="right", va="center"
-        )
-        for b, (title, picture) in enumerate(blocks):
+        cells[r, 0] = images[r]
+        for b, (_, picture) in enumerate(blocks):
             for j in range(k):
                 top, left, bottom, right = rendered["top_windows"][r, j]
-                ax = axes[r, 1 + b * k + j]
-                show_image(ax, picture(r, j)[top:bottom, left:right], 0.0, 1.0)
-                if r == 0 and j == 0:
-                    ax.set_title(title, fontsize=5, loc="left")
+                cells[r, 1 + b * k + j] = picture(r, j)[top:bottom, left:right]
+    fig = image_table(
+        cells,
+        0.5 * cols + 0.5,
+        0.55 * rows + 0.4,
+        row_labels=[f"#{rendered['indices'][r]}" for r in range(rows)],
+        column_titles={1 + b * k: title for b, (title, _) in enumerate(blocks)},
+        column_align="left",
+    )
     return save_figure(fig, png)
 
 

@@ -27,7 +27,7 @@ from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_npz
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
-from featviz.plotting import new_figure, save_figure, show_image
+from featviz.plotting import image_table, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units, layers_and_classes
 
@@ -45,16 +45,14 @@ def plot_grid(
     order = list(range(len(labels))) if order is None else list(order)
     columns = columns if len(order) <= 64 else 16
     rows = -(-len(order) // columns)
-    fig = new_figure(columns * 0.9, rows * 1.05 + 0.3)
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for slot, i in enumerate(order):
-        ax = axes.flat[slot]
-        ax.set_axis_on()
-        show_image(ax, images[i], 0.0, 1.0)
-        ax.set_title(f"{labels[i]}  {values[i]:.3g}", fontsize=6)
-    fig.suptitle(title)
+    slots = [divmod(slot, columns) for slot in range(len(order))]
+    fig = image_table(
+        {rc: images[i] for rc, i in zip(slots, order, strict=True)},
+        columns * 0.9,
+        rows * 1.05 + 0.3,
+        titles={rc: f"{labels[i]}  {values[i]:.3g}" for rc, i in zip(slots, order, strict=True)},
+        title=title,
+    )
     return save_figure(fig, png)
 
 
@@ -81,25 +79,20 @@ def plot_examples(
     """Per unit: its rendered image, then its top and bottom test images cropped to the field."""
     k = ranked["top"].shape[1]
     cols = 1 + 2 * k
-    fig = new_figure(0.55 * cols + 0.6, 0.6 * rows + 0.4)
-    axes = fig.subplots(rows, cols, squeeze=False)
+    cells = {}
     for r in range(rows):
-        show_image(axes[r, 0], images[r], 0.0, 1.0)
-        axes[r, 0].set_ylabel(labels[r], fontsize=5, rotation=0, ha="right", va="center")
+        cells[r, 0] = images[r]
         for c, end in enumerate(("top", "bottom")):
             for j in range(k):
-                ax = axes[r, 1 + c * k + j]
                 top, left, bottom, right = ranked[f"{end}_windows"][r, j]
-                show_image(ax, test[ranked[end][r, j], top:bottom, left:right], 0.0, 1.0)
-                if r == 0:
-                    ax.set_title(
-                        "most"
-                        if (end, j) == ("top", 0)
-                        else "least"
-                        if (end, j) == ("bottom", 0)
-                        else "",
-                        fontsize=5,
-                    )
+                cells[r, 1 + c * k + j] = test[ranked[end][r, j], top:bottom, left:right]
+    fig = image_table(
+        cells,
+        0.55 * cols + 0.6,
+        0.6 * rows + 0.4,
+        row_labels=list(labels[:rows]),
+        column_titles={1: "most", 1 + k: "least"},
+    )
     return save_figure(fig, png)
 
 
