@@ -35,6 +35,7 @@ meaningless). Runs in ``benchmarks/.venv`` (``make benchmarks/.venv/.installed``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -90,6 +91,53 @@ def cpu_flags() -> set[str]:
         if line.startswith("flags"):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 20) -> float:
+    """The machine's float32 matrix-multiply rate (TensorFlow graph mode), the roofline the
+    render rates are compared with."""
+    a = tf.random.stateless_uniform((n, n), seed=(0, 1))
+    b = tf.random.stateless_uniform((n, n), seed=(0, 2))
+
+    @tf.function
+    def many(a, b):
+        c = a
+        for _ in range(repeats):
+            c = tf.matmul(c, b) * 1e-3
+        return c
+
+    many(a, b).numpy()  # trace and warm
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        many(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 * repeats / best / 1e9
+
+
+def flops_per_image_step(model, objectives) -> int:
+    """Floating-point operations of one render step for one image: the convolutions and dense
+    layers up to the deepest layer read, forward and back to the input (no weight gradients),
+    that layer computed for one channel where the render loop slices it."""
+    from featviz.engine.slicing import plan_slice
+
+    layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
+    sliced = plan_slice(model, objectives, layers)
+    deepest = max(layers, key=[layer.name for layer in model.layers].index)
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense):
+            kernel = tuple(int(d) for d in layer.kernel.shape)
+            out = int(kernel[-1]) if not (sliced and layer.name == deepest) else 1
+            positions = (
+                int(np.prod(layer.output.shape[1:3]))
+                if isinstance(layer, keras.layers.Conv2D)
+                else 1
+            )
+            total += 2 * positions * out * int(np.prod(kernel[:-1]))
+        if layer.name == deepest:
+            break
+    return 2 * total  # forward, and the gradient back to the input
 
 
 # -- data and model, cached -------------------------------------------------------------------
@@ -149,6 +197,11 @@ def trained_model(shape: str, data: Path, epochs: int) -> tuple[Path, dict]:
 # -- the study, run as the workflow runs it ---------------------------------------------------
 
 
+def paper_filters() -> dict:
+    """The paper's ``filters`` settings, validated."""
+    return filters_settings()
+
+
 def filters_settings(**changes) -> dict:
     """The paper's ``filters`` section with ``changes``, validated (schema defaults filled)."""
     section = dict(paper()["filters"])
@@ -156,14 +209,57 @@ def filters_settings(**changes) -> dict:
     return validate_section("filters", section)
 
 
+#: What a ``filters`` job spends its time on: phase -> (module, function) timed.
+PHASES = {
+    "load_model": ("featviz.models.probe", "load_model"),
+    "load_data": ("featviz.studies.filters", "load_prepared"),
+    "render": ("featviz.engine.recipe", "render_with"),
+    "rank_test_images": ("featviz.models.probe", "rank_images"),
+    "receptive_fields": ("featviz.models.receptive", "receptive_fields"),
+    "write_arrays": ("featviz.studies.filters", "write_npz"),
+    "figure_grid": ("featviz.studies.filters", "plot_grid"),
+    "figure_examples": ("featviz.studies.filters", "plot_examples"),
+}
+
+
+@contextlib.contextmanager
+def timed_phases():
+    """Seconds spent in each of :data:`PHASES` inside the block (the functions wrapped with a
+    clock for its duration: no profiler slowing the Python-heavy parts)."""
+    import importlib
+
+    spent = dict.fromkeys(PHASES, 0.0)
+    originals = []
+    for phase, (module_name, name) in PHASES.items():
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+
+        def clocked(*args, _f=original, _phase=phase, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                spent[_phase] += time.perf_counter() - start
+
+        originals.append((module, name, original))
+        setattr(module, name, clocked)
+    try:
+        yield spent
+    finally:
+        for module, name, original in originals:
+            setattr(module, name, original)
+
+
 def run_study(model: Path, data: Path, settings: dict, out_dir: Path, label: str) -> dict:
-    """Every job of the ``filters`` study for ``settings``, each timed whole."""
+    """Every job of the ``filters`` study for ``settings``, each timed whole, with the seconds
+    of its phases (:data:`PHASES`; the rest is the study's own bookkeeping)."""
     table = probe.layer_table(probe.load_model(model))
     jobs = {}
     for key in STUDY.jobs(settings, table):
         job = Job(key, model, out_dir, data, dataset=label, model_name="cnn3")
         start = time.perf_counter()
-        STUDY.execute(job, STUDY.job_settings(settings, key))
+        with timed_phases() as spent:
+            STUDY.execute(job, STUDY.job_settings(settings, key))
         seconds = time.perf_counter() - start
         with np.load(job.path(STUDY.files["arrays"])) as arrays:
             values = arrays["values"]
@@ -175,6 +271,7 @@ def run_study(model: Path, data: Path, settings: dict, out_dir: Path, label: str
                 "start_values": arrays["traces"][:, 0].astype(float).tolist(),
                 "stopped": arrays["stopped"].astype(int).tolist(),
             }
+        jobs[key]["phases_s"] = spent
         print(
             f"  {key:6s} {jobs[key]['images']:4d} images {seconds:8.2f} s "
             f"(stopped at {int(np.max(jobs[key]['stopped'])):,})",
@@ -183,8 +280,21 @@ def run_study(model: Path, data: Path, settings: dict, out_dir: Path, label: str
     return jobs
 
 
-def fixed_job(model, data, label, step_counts, work) -> dict:
-    """The job at two step counts, and the line through them extrapolated to 20 000 steps."""
+def job_objectives(keras_model, key: str, settings: dict) -> list:
+    """The objectives one ``filters`` job renders (restarts included)."""
+    table = probe.layer_table(keras_model)
+    names = [str(i) for i in range(int(keras_model.outputs[0].shape[-1]))]
+    _, objectives = for_units(
+        table, key, _indices(settings, key), names if key == table.logits else None
+    )
+    return [o for o in objectives for _ in range(settings["restarts"])]
+
+
+def fixed_job(model, data, label, step_counts, work, peak_gflops) -> dict:
+    """The job at two step counts, and the line through them extrapolated to 20 000 steps;
+    per layer, the phases' seconds and the render's floating-point rate against the
+    machine's matrix-multiply peak."""
+    keras_model = probe.load_model(model)
     runs = {}
     for steps in step_counts:
         print(f"fixed, {steps} steps", flush=True)
@@ -212,6 +322,20 @@ def fixed_job(model, data, label, step_counts, work) -> dict:
                 str(lo): float(np.mean(a["values"])),
                 str(hi): float(np.mean(b["values"])),
             },
+            "phases_s": {str(lo): a["phases_s"], str(hi): b["phases_s"]},
+        }
+        flops = flops_per_image_step(keras_model, job_objectives(keras_model, key, paper_filters()))
+        render_slope = (b["phases_s"]["render"] - a["phases_s"]["render"]) / (hi - lo)
+        rate = a["images"] / render_slope if render_slope > 0 else None
+        per_job[key] |= {
+            "flops_per_image_step": flops,
+            "render_marginal_image_steps_per_s": rate,
+            "render_marginal_gflops": rate * flops / 1e9 if rate else None,
+            "render_share_of_matmul_peak": rate * flops / 1e9 / peak_gflops if rate else None,
+            "seconds_at_target_at_matmul_peak": a["images"]
+            * TARGET_STEPS
+            * flops
+            / (peak_gflops * 1e9),
         }
     total = {str(s): sum(r["seconds"] for r in runs[s].values()) for s in step_counts}
     slope = (total[str(hi)] - total[str(lo)]) / (hi - lo)
@@ -231,6 +355,10 @@ def fixed_job(model, data, label, step_counts, work) -> dict:
         "image_steps_per_s_at_target": images
         * TARGET_STEPS
         / (total[str(lo)] + slope * (TARGET_STEPS - lo)),
+        "matmul_peak_gflops": peak_gflops,
+        "seconds_at_target_at_matmul_peak": sum(
+            j["seconds_at_target_at_matmul_peak"] for j in per_job.values()
+        ),
         "jobs": per_job,
     }
 
@@ -662,6 +790,7 @@ def main() -> None:
             "keras": keras.__version__,
             "backend": keras.backend.backend(),
             "tf_keras_vis": "0.8.7",
+            "matmul_gflops": matmul_gflops(256 if args.quick else 2048),
         },
         "config": "config/paper.yaml, filters section",
         "filters": {k: v for k, v in filters_settings().items() if k != "units"}
@@ -714,7 +843,9 @@ def main() -> None:
             run_study(model, data, warm, work / "warm", label)
             if "fixed" not in args.skip:
                 loads["fixed"] = [load_average()]
-                entry["fixed"] = fixed_job(model, data, label, args.fixed_steps, work)
+                entry["fixed"] = fixed_job(
+                    model, data, label, args.fixed_steps, work, report["machine"]["matmul_gflops"]
+                )
                 loads["fixed"].append(load_average())
                 save()
                 print(f"fixed: {entry['fixed']['seconds_at_target']:.0f} s at 20 000", flush=True)

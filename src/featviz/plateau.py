@@ -5,8 +5,8 @@ stops there when a study asks for ``steps: auto``. Both use :func:`plateau_step`
 the first recorded step after which the objective rises by at most
 ``tolerance`` (relative to its value at that step) over the next ``window``
 steps. Deciding it at a step needs the trace only up to that step plus the
-window, so a run can stop as soon as every objective of its batch has
-plateaued: it has seen exactly what a longer run would have used to say so.
+window, so an objective can stop as soon as it has plateaued: it has seen
+exactly what a longer run would have used to say so.
 """
 
 from __future__ import annotations
@@ -62,12 +62,19 @@ class Plateau:
     tolerance: float
     every: int
 
+    def flat(self, steps: np.ndarray, traces: np.ndarray) -> np.ndarray:
+        """Per objective (a row of ``traces``), whether it has plateaued by ``steps[-1]``."""
+        return np.array(
+            [
+                plateau_step(steps, t, window=self.window, tolerance=self.tolerance) is not None
+                for t in traces
+            ],
+            dtype=bool,
+        )
+
     def reached(self, steps: np.ndarray, traces: np.ndarray) -> bool:
         """Whether every objective (a row of ``traces``) has plateaued by ``steps[-1]``."""
-        return all(
-            plateau_step(steps, t, window=self.window, tolerance=self.tolerance) is not None
-            for t in traces
-        )
+        return bool(self.flat(steps, traces).all())
 
 
 def budget(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,7 +98,7 @@ def describe_steps(settings: Mapping[str, Any], stopped: np.ndarray | None = Non
         return f"{int(settings['steps'])} Adam steps"
     ceiling = int(settings["max_steps"])
     criterion = (
-        f"until every objective of its batch rose by at most "
+        f"until each objective rose by at most "
         f"{100 * settings['plateau_tolerance']:g} % over {100 * settings['plateau_window']:g} % "
         f"of the {ceiling:,}-step ceiling"
     )

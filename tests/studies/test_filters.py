@@ -93,5 +93,5 @@ def test_steps_auto_stops_at_the_plateau_and_says_so(tmp_path, tiny_model, tiny_
     stopped = np.load(tmp_path / "out" / "conv1.npz")["stopped"]
     assert stopped.shape == (4,) and (stopped > 0).all() and (stopped < 2000).all()
     caption = result.figures[0].caption
-    assert "Adam steps until every objective of its batch rose by at most 1 % over 10 %" in caption
+    assert "Adam steps until each objective rose by at most 1 % over 10 %" in caption
     assert f"(median {int(np.median(stopped)):,}, most {int(stopped.max()):,})" in caption

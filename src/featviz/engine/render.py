@@ -95,8 +95,8 @@ class RenderResult:
         names: the objectives' names.
         activations: per layer read, the final images' activations averaged over
             positions, ``(N, C)``.
-        stopped: ``(N,)`` the steps each objective ran: ``steps``, or fewer where its
-            batch stopped at the plateau (``until``); its trace is NaN after that.
+        stopped: ``(N,)`` the steps each objective ran: ``steps``, or fewer where it
+            stopped at its plateau (``until``); its trace is NaN after that.
     """
 
     images: np.ndarray
@@ -287,9 +287,11 @@ def render(
             settings that share a parameterization run as one batch.
         variant_of: the variant of each objective (with ``variants``).
         steps: Adam steps per image (the ceiling, with ``until``).
-        until: stop a batch as soon as every objective in it has plateaued by this
-            criterion (:class:`~featviz.plateau.Plateau`, checked every ``until.every``
-            steps); ``steps`` is then the most it runs.
+        until: stop each objective as soon as it has plateaued by this criterion
+            (:class:`~featviz.plateau.Plateau`, checked every ``until.every`` steps), and
+            drop it from the compiled batch once the stopped ones are a quarter of it;
+            ``steps`` is then the most one runs. Objectives tied by a term across
+            images (diversity) stop together, when all have plateaued.
         learning_rate: Adam's step size on the parameters.
         seed: seeds the start images and the transforms: the same seed gives
             bitwise-equal images on the same machine.
@@ -371,7 +373,7 @@ def render(
             images.append(out[0])
             values.append(out[1])
             traces.append(out[2])
-            stopped.append(np.full(len(chunk), out[4], dtype=np.int64))
+            stopped.append(out[4])
             for layer, act in out[3].items():
                 activations.setdefault(layer, []).append(act)
     names = [o.name for o in objectives]
@@ -388,6 +390,67 @@ def render(
     )
 
 
+class _Program:
+    """The compiled steps and read-out for one batch of objectives: rebuilt for the
+    objectives still running when others have stopped at their plateau."""
+
+    def __init__(
+        self, model, objectives, param, variants, variant_of, learning_rate, seed, slice_channels
+    ):
+        layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
+        sliced = plan_slice(model, objectives, layers) if slice_channels else None
+        reader = Reader(model, layers, sliced)
+        readout = _Readout(model, objectives, sliced)
+        self.ties = "diversity" in {k for part in readout.parts.values() for k in part}
+        height, width = (int(s) for s in model.inputs[0].shape[1:3])
+        used = sorted(set(variant_of.tolist()))
+        mix = _Single(variants[used[0]]) if len(used) == 1 else _Mixed(variants, variant_of)
+        edits = mix.edits
+
+        def evaluate(images):
+            return readout(reader(images))
+
+        def image_loss(images, t):
+            seen = mix.transform(images, backend.Rng(seed, t), height, width)
+            objective = evaluate(seen)
+            return mix.add_penalties(-ops.sum(objective), images), objective
+
+        def post(params, images, image_grad, t):
+            if not edits:
+                return params
+            due = [ops.equal(ops.mod(t, float(r.every)), 0.0) for r, _ in edits]
+            any_due = due[0]
+            for d in due[1:]:
+                any_due = ops.logical_or(any_due, d)
+
+            def edit():
+                x = param.to_image(params)
+                for (r, keep), d in zip(edits, due, strict=True):
+                    x = ops.cond(
+                        d,
+                        lambda x=x, r=r, keep=keep: keep(r.edit(x, image_grad), x),
+                        lambda x=x: x,
+                    )
+                return param.from_image(x)
+
+            return ops.cond(any_due, edit, lambda: params)
+
+        self.run = backend.compile_loop(
+            param.to_image,
+            image_loss,
+            post,
+            learning_rate,
+            needs_image_grad=any(r.needs_image_grad for r, _ in edits),
+        )
+        evaluate_params = backend.compile_eval(lambda p: evaluate(param.to_image(p)))
+        self.evaluate = lambda params: ops.convert_to_numpy(evaluate_params(params))
+
+
+#: Stopped objectives are dropped from the compiled batch (a new trace) once they are
+#: this share of it: below it, computing them on costs less than compiling again.
+COMPACT_SHARE = 0.25
+
+
 def _render_chunk(
     model,
     chunk,
@@ -402,64 +465,43 @@ def _render_chunk(
     slice_channels,
     pbar,
 ):
-    layers = list(dict.fromkeys(layer for o in chunk for layer in o.layers))
-    sliced = plan_slice(model, chunk, layers) if slice_channels else None
-    reader = Reader(model, layers, sliced)
-    readout = _Readout(model, chunk, sliced)
-    height, width = (int(s) for s in model.inputs[0].shape[1:3])
-    used = sorted(set(variant_of.tolist()))
-    mix = _Single(variants[used[0]]) if len(used) == 1 else _Mixed(variants, variant_of)
-    edits = mix.edits
+    """Render one chunk. Under ``until`` each objective stops at its own plateau (its
+    image and value are those of that step), unless the objectives are tied by a term
+    across images (diversity): then the chunk stops when all have plateaued."""
 
-    def evaluate(images):
-        return readout(reader(images))
+    def program_for(rows):
+        return _Program(
+            model,
+            [chunk[i] for i in rows],
+            param,
+            variants,
+            variant_of[rows],
+            learning_rate,
+            seed,
+            slice_channels,
+        )
 
-    def image_loss(images, t):
-        seen = mix.transform(images, backend.Rng(seed, t), height, width)
-        objective = evaluate(seen)
-        return mix.add_penalties(-ops.sum(objective), images), objective
-
-    def post(params, images, image_grad, t):
-        if not edits:
-            return params
-        due = [ops.equal(ops.mod(t, float(r.every)), 0.0) for r, _ in edits]
-        any_due = due[0]
-        for d in due[1:]:
-            any_due = ops.logical_or(any_due, d)
-
-        def edit():
-            x = param.to_image(params)
-            for (r, keep), d in zip(edits, due, strict=True):
-                x = ops.cond(
-                    d, lambda x=x, r=r, keep=keep: keep(r.edit(x, image_grad), x), lambda x=x: x
-                )
-            return param.from_image(x)
-
-        return ops.cond(any_due, edit, lambda: params)
-
-    run = backend.compile_loop(
-        param.to_image,
-        image_loss,
-        post,
-        learning_rate,
-        needs_image_grad=any(r.needs_image_grad for r, _ in edits),
-    )
-    evaluate_params = backend.compile_eval(lambda p: evaluate(param.to_image(p)))
-
+    n, ceiling = len(chunk), int(record_steps[-1])
+    rows = np.arange(n)  # the chunk's objectives in the compiled batch, in its order
+    running = np.ones(n, dtype=bool)  # per row of the batch: not yet stopped
+    program = program_for(rows)
+    final = np.array(start, dtype=np.float32, copy=True)
+    stopped = np.full(n, ceiling, dtype=np.int64)
+    trace = np.full((n, len(record_steps)), np.nan, dtype=np.float32)
     params = ops.convert_to_tensor(start)
     m = ops.zeros_like(params)
     v = ops.zeros_like(params)
     t = ops.convert_to_tensor(np.float32(0.0))
-    trace = np.zeros((len(chunk), len(record_steps)), dtype=np.float32)
-    trace[:, 0] = ops.convert_to_numpy(evaluate_params(params))
+    trace[:, 0] = program.evaluate(params)
     done = 0
     for k, step in enumerate(record_steps[1:], start=1):
-        n = int(step - done)
-        params, m, v, t = run(params, m, v, t, ops.convert_to_tensor(np.int32(n)))
-        trace[:, k] = ops.convert_to_numpy(evaluate_params(params))
-        bad = ~np.isfinite(trace[:, k])
+        steps_now = int(step - done)
+        params, m, v, t = program.run(params, m, v, t, ops.convert_to_tensor(np.int32(steps_now)))
+        live = rows[running]
+        trace[live, k] = program.evaluate(params)[running]
+        bad = ~np.isfinite(trace[live, k])
         if bad.any():
-            where = np.flatnonzero(bad)
+            where = live[bad]
             names = ", ".join(chunk[i].name for i in where[:5])
             # A regularizer's weight can make the steps diverge as much as the rate can.
             used = [r.name for i in where for r in variants[variant_of[i]].regularizers]
@@ -473,26 +515,43 @@ def _render_chunk(
                 f"Objective became non-finite by step {int(step)} (after step {done}) "
                 f"for: {names}; expected a finite value. {advice}"
             )
-        pbar.update(len(chunk) * n)
+        pbar.update(len(live) * steps_now)
         done = int(step)
-        last = k + 1 == len(record_steps)
-        if (
-            until is not None
-            and not last
-            and until.reached(record_steps[: k + 1], trace[:, : k + 1])
-        ):
-            trace[:, k + 1 :] = np.nan
-            # the steps not run leave the bar's total, so its rate and estimate hold
-            pbar.total -= len(chunk) * int(record_steps[-1] - done)
-            pbar.refresh()
+        if until is None or k + 1 == len(record_steps):
+            continue
+        seen = record_steps[: k + 1]
+        if program.ties:
+            flat = np.full(len(live), until.reached(seen, trace[live, : k + 1]))
+        else:
+            flat = until.flat(seen, trace[live, : k + 1])
+        if not flat.any():
+            continue
+        ending = np.flatnonzero(running)[flat]  # rows of the batch
+        final[rows[ending]] = ops.convert_to_numpy(params)[ending]
+        stopped[rows[ending]] = done
+        running[ending] = False
+        # the steps these will not run leave the bar's total, so its rate and estimate hold
+        pbar.total -= len(ending) * (ceiling - done)
+        pbar.refresh()
+        if not running.any():
             break
-    images = ops.convert_to_numpy(param.to_image(params)).astype(np.float32)
+        if (~running).mean() >= COMPACT_SHARE:
+            keep = np.flatnonzero(running)
+            params, m, v = (ops.take(x, keep, axis=0) for x in (params, m, v))
+            rows, running = rows[keep], np.ones(len(keep), dtype=bool)
+            program = program_for(rows)
+    final[rows[running]] = ops.convert_to_numpy(params)[running]
+    images = ops.convert_to_numpy(param.to_image(ops.convert_to_tensor(final)))
+    images = images.astype(np.float32)
+    at_stop = np.searchsorted(record_steps, stopped)
+    values = trace[np.arange(n), at_stop].copy()
+    layers = list(dict.fromkeys(layer for o in chunk for layer in o.layers))
     full = Reader(model, layers, None)(ops.convert_to_tensor(images))
     activations = {}
     for layer, act in full.items():
         act = ops.convert_to_numpy(act)
         activations[layer] = act.mean(axis=tuple(range(1, act.ndim - 1))) if act.ndim > 2 else act
-    return images, trace[:, k].copy(), trace, activations, done
+    return images, values, trace, activations, stopped
 
 
 class _Single:
