@@ -115,14 +115,14 @@ def matmul_gflops(n: int = 2048, repeats: int = 20) -> float:
     return 2 * n**3 * repeats / best / 1e9
 
 
-def flops_per_image_step(model, objectives) -> int:
+def flops_per_image_step(model, objectives, slicing: bool = True) -> int:
     """Floating-point operations of one render step for one image: the convolutions and dense
     layers up to the deepest layer read, forward and back to the input (no weight gradients),
     that layer computed for one channel where the render loop slices it."""
     from featviz.engine.slicing import plan_slice
 
     layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
-    sliced = plan_slice(model, objectives, layers)
+    sliced = plan_slice(model, objectives, layers) if slicing else None
     deepest = max(layers, key=[layer.name for layer in model.layers].index)
     total = 0
     for layer in model.layers:
@@ -468,7 +468,14 @@ def peer_layer(model_path, model, layer, settings, steps, xplique, work) -> dict
     params = start_params(shape, len(objectives), settings["seed"])
     images0 = 1.0 / (1.0 + np.exp(-params))
     lr = settings["learning_rate"]
-    out = {"images": len(objectives), "steps": steps}
+    out = {
+        "images": len(objectives),
+        "steps": steps,
+        "flops_per_image_step": {
+            "featviz": flops_per_image_step(model, objectives),
+            "whole_layer": flops_per_image_step(model, objectives, slicing=False),
+        },
+    }
 
     start = time.perf_counter()
     result, _ = recipe.render_with(
@@ -561,7 +568,197 @@ def peers(model_path, settings, steps, xplique, work, fixed) -> dict:
     return out
 
 
+# -- the issue's targets, met or not, with the measured reason ---------------------------------
+
+#: featviz's rate over each peer's, per layer, that the job asks for.
+PEER_TARGETS = {"conv2": 10.0, "conv3": 3.0, "fc2": 5.0}
+FIXED_TARGET_S, AUTO_TARGET_S, AUTO_OBJECTIVE = 600.0, 120.0, 0.01
+
+
+def targets(entry: dict, peak: float, step: dict | None = None, shape: str = "") -> dict:
+    """Each target of the job for one shape: what was asked, what was measured, whether it
+    was met and, where not, the measured reason (the work in FLOP against the machine's
+    matrix-multiply peak, and what the time not rendering goes to)."""
+    out = {}
+    fixed, auto, peers = entry.get("fixed"), entry.get("auto"), entry.get("peers")
+    if fixed:
+        jobs = fixed["jobs"]
+        hi = str(fixed["measured_steps"][1])
+        # what does not render (loading, ranking, figures) does not grow with the steps: as
+        # measured in the longer run; the render is the rest of the extrapolated time
+        seconds = fixed["seconds_at_target"]
+        other = sum(j["seconds"][hi] - j["phases_s"][hi]["render"] for j in jobs.values())
+        render = seconds - other
+        floor = fixed["seconds_at_target_at_matmul_peak"]
+        peak = fixed["matmul_peak_gflops"]  # the peak measured with these figures
+        work = sum(j["images"] * TARGET_STEPS * j["flops_per_image_step"] for j in jobs.values())
+        out["fixed_job_seconds"] = {
+            "target": f"<= {FIXED_TARGET_S:.0f}",
+            "measured": seconds,
+            "met": seconds <= FIXED_TARGET_S,
+            "render_seconds": render,
+            "other_seconds": other,
+            "work_tflop": work / 1e12,
+            "seconds_at_matmul_peak": floor,
+            "render_share_of_matmul_peak": floor / render,
+            "reason": None
+            if seconds <= FIXED_TARGET_S
+            else (
+                f"{work / 1e12:.0f} TFLOP of render steps ({TARGET_STEPS:,} steps); at this "
+                f"machine's float32 matrix-multiply peak ({peak:.0f} GFLOP/s) that alone is "
+                f"{floor:.0f} s; the render ran at {floor / render:.0%} of that peak "
+                f"({render:.0f} s), and loading, ranking test images and figures took "
+                f"{other:.0f} s"
+            ),
+        }
+    if auto and fixed and set(auto.get("layers_done", ())) == set(auto.get("layers_asked", ())):
+        jobs = fixed["jobs"]
+        hi = str(fixed["measured_steps"][1])
+        rate = {k: j["images"] * int(hi) / j["phases_s"][hi]["render"] for k, j in jobs.items()}
+        run = {k: int(np.sum(r["stopped_all"])) for k, r in auto["layers"].items()}
+        floor = sum(run[k] * jobs[k]["flops_per_image_step"] / (peak * 1e9) for k in auto["layers"])
+        render = sum(run[k] / rate[k] for k in run)
+        seconds = auto["seconds"]
+        ratio = auto["objective_ratio"]
+        out["auto_job_seconds"] = {
+            "target": f"<= {AUTO_TARGET_S:.0f}",
+            "measured": seconds,
+            "met": seconds <= AUTO_TARGET_S,
+            "image_steps_run": sum(run.values()),
+            "image_steps_fixed": fixed["images"] * TARGET_STEPS,
+            "render_seconds_at_fixed_rates": render,
+            "seconds_at_matmul_peak": floor,
+            "reason": None
+            if seconds <= AUTO_TARGET_S
+            else (
+                f"the objectives ran {sum(run.values()):,} image·steps "
+                f"({sum(run.values()) / (fixed['images'] * TARGET_STEPS):.0%} of the fixed "
+                f"run's; median stop {auto['stopped']['median']:,}); at the machine's "
+                f"matrix-multiply peak ({peak:.0f} GFLOP/s) that alone is {floor:.0f} s, at "
+                f"the fixed run's render rates {render:.0f} s; the rest is the jobs' loading, "
+                "ranking, figures and a compilation per batch size"
+            ),
+        }
+        out["auto_objective_ratio"] = {
+            "target": f">= {1 - AUTO_OBJECTIVE:.2f} of fixed",
+            "measured": ratio,
+            "met": ratio >= 1 - AUTO_OBJECTIVE,
+        }
+    if peers:
+        for layer, goal in PEER_TARGETS.items():
+            r = peers["layers"].get(layer)
+            if not r:
+                continue
+            over = r["featviz_rate_over"]
+            met = bool(over) and all(v >= goal for v in over.values())
+            flops = r["flops_per_image_step"]
+            fv = r["featviz"]["image_steps_per_s"] * flops["featviz"] / 1e9
+            objective = {
+                n: r["featviz"]["objective"] / r[n]["objective"]
+                for n in PEERS_RUN
+                if n in r and r[n].get("objective")
+            }
+            split = (
+                (step or {}).get("conv2_split")
+                if layer == "conv2" and (step or {}).get("shape") == shape
+                else None
+            )
+            work = flops["whole_layer"] / flops["featviz"]
+            gflops = {
+                n: r[n]["image_steps_per_s"] * flops["whole_layer"] / 1e9
+                for n in PEERS_RUN
+                if "image_steps_per_s" in r.get(n, {})
+            }
+            out[f"peers_{layer}"] = {
+                "target": f">= {goal:g}x each peer's image·steps/s",
+                "measured": over,
+                "met": met,
+                "featviz_objective_over_peer": objective,
+                "featviz_gflops": fv,
+                "featviz_share_of_matmul_peak": fv / peak,
+                "flops_per_image_step": flops,
+                "reason": None
+                if met
+                else (
+                    f"featviz's rate over a peer's is the work it skips times its efficiency "
+                    f"over the peer's: a whole-layer step is {flops['whole_layer'] / 1e6:.1f} "
+                    f"MFLOP per image, featviz's {flops['featviz'] / 1e6:.1f} "
+                    + (f"({work:.1f}x less)" if work > 1.05 else "(the same: it needs every layer)")
+                    + "; featviz ran at "
+                    f"{fv:.0f} GFLOP/s ({fv / peak:.0%} of the matrix-multiply peak), "
+                    + ", ".join(
+                        f"{PEER_NAMES[n]} at {gflops[n]:.0f} GFLOP/s, so {goal:g}x it needs "
+                        f"featviz at {goal * gflops[n] / work:.0f} GFLOP/s"
+                        for n in gflops
+                    )
+                    + (
+                        f"; of featviz's {split['conv2_step_ms']:.1f} ms step for 64 images, "
+                        f"{split['conv1_whole_step_ms']:.1f} ms ({split['conv1_share']:.0%}) "
+                        "compute conv1 whole, forward and back, which every conv2 channel needs"
+                        if split
+                        else ""
+                    )
+                ),
+            }
+    return out
+
+
+PEERS_RUN = ("tf_keras_vis", "xplique")
+PEER_NAMES = {"tf_keras_vis": "tf-keras-vis", "xplique": "Xplique"}
+
+
+def fill_flops(entry: dict, shape: str, n_train: int, n_test: int, epochs: int) -> None:
+    """Add the FLOP counts to a shape's peer figures measured before they were recorded."""
+    layers = entry.get("peers", {}).get("layers", {})
+    if all("flops_per_image_step" in r for r in layers.values()):
+        return
+    model = probe.load_model(trained_model(shape, dataset(shape, n_train, n_test), epochs)[0])
+    for key, r in layers.items():
+        objectives = job_objectives(model, key, paper_filters())
+        r["flops_per_image_step"] = {
+            "featviz": flops_per_image_step(model, objectives),
+            "whole_layer": flops_per_image_step(model, objectives, slicing=False),
+        }
+
+
 # -- the render step: batch size and bfloat16 ----------------------------------------------------
+
+
+def step_split(model_path, steps: int) -> dict:
+    """Where a conv2 render step goes: the step for the 64 conv2 objectives (conv1 whole, conv2
+    one channel per image) against a step computing conv1 whole alone (64 conv1 objectives,
+    unsliced), each in milliseconds per step from the difference of two step counts (so
+    without compilation)."""
+    model = probe.load_model(model_path)
+    table = probe.layer_table(model)
+    settings = filters_settings()
+
+    def ms_per_step(objectives, **kwargs) -> float:
+        seconds = []
+        for n in (steps // 10, steps + steps // 10):
+            start = time.perf_counter()
+            recipe.render_with(
+                model, objectives, settings, batch_size=64, steps=n, progress=False, **kwargs
+            )
+            seconds.append(time.perf_counter() - start)
+        return 1000 * (seconds[1] - seconds[0]) / steps
+
+    conv2 = for_units(table, "conv2")[1][:64]
+    conv1 = [for_units(table, "conv1")[1][i % 32] for i in range(64)]
+    whole = ms_per_step(conv2)
+    first = ms_per_step(conv1, slice_channels=False)
+    return {
+        "images": 64,
+        "steps": steps,
+        "conv2_step_ms": whole,
+        "conv1_whole_step_ms": first,
+        "conv1_share": first / whole,
+        "what": (
+            "a conv2 objective's step computes conv1 whole (forward and back; every conv2 channel "
+            "reads all 32 conv1 channels) and conv2 for one channel: the conv1 part is timed as "
+            "a step for 64 conv1 objectives without slicing"
+        ),
+    }
 
 
 def render_step(model_path, layer, steps, batch_sizes, restarts) -> dict:
@@ -754,6 +951,11 @@ def main() -> None:
         "--skip", nargs="*", default=[], choices=["fixed", "auto", "peers", "render_step"]
     )
     parser.add_argument("--only-bf16", action="store_true", help="just the bfloat16 probe")
+    parser.add_argument(
+        "--targets-only",
+        action="store_true",
+        help="recompute each shape's targets from the figures in the JSON, running nothing",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     ceiling = TARGET_STEPS
@@ -790,7 +992,10 @@ def main() -> None:
             "keras": keras.__version__,
             "backend": keras.backend.backend(),
             "tf_keras_vis": "0.8.7",
-            "matmul_gflops": matmul_gflops(256 if args.quick else 2048),
+            # measured again on every run but one that only recomputes the targets
+            "matmul_gflops": report.get("machine", {}).get("matmul_gflops")
+            if args.targets_only and report.get("machine", {}).get("matmul_gflops")
+            else matmul_gflops(256 if args.quick else 2048),
         },
         "config": "config/paper.yaml, filters section",
         "filters": {k: v for k, v in filters_settings().items() if k != "units"}
@@ -804,6 +1009,15 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
+    if args.targets_only:
+        for shape, entry in report["shapes"].items():
+            fill_flops(entry, shape, n_train, n_test, epochs)
+            entry["targets"] = targets(
+                entry, report["machine"]["matmul_gflops"], report.get("render_step"), shape
+            )
+        save()
+        print(json.dumps({s: e["targets"] for s, e in report["shapes"].items()}, indent=1))
+        return
     if args.only_bf16:
         shape = args.shapes[0]
         model = trained_model(shape, dataset(shape, n_train, n_test), epochs)[0]
@@ -865,6 +1079,7 @@ def main() -> None:
                 print("render step", flush=True)
                 load = [load_average()]
                 step = render_step(model, args.sweep_layer, args.sweep_steps, args.batch_sizes, 2)
+                step["conv2_split"] = step_split(model, 50 if args.quick else 1000)
                 report["render_step"] = step | {
                     "shape": shape,
                     "load_average": [*load, load_average()],
@@ -890,6 +1105,10 @@ def main() -> None:
                 )
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        entry["targets"] = targets(
+            entry, report["machine"]["matmul_gflops"], report.get("render_step"), shape
+        )
+        save()
     print(f"wrote {out}")
 
 

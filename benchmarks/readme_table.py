@@ -25,6 +25,14 @@ CASES = {"conv2": "64 conv2 filters", "conv3": "128 conv3 filters", "class": "10
 
 
 PEERS = {"tf_keras_vis": "tf-keras-vis 0.8.7", "xplique": "Xplique 2.0.2"}
+TARGETS = {
+    "fixed_job_seconds": "whole job at fixed steps, seconds",
+    "auto_job_seconds": "whole job with `steps: auto`, seconds",
+    "auto_objective_ratio": "`steps: auto`'s mean final objective",
+    "peers_conv2": "conv2 rate",
+    "peers_conv3": "conv3 rate",
+    "peers_fc2": "class-logit rate",
+}
 
 
 def job_rows(job: dict) -> list[str]:
@@ -87,6 +95,21 @@ def job_notes(job: dict) -> list[str]:
                 f"{shape}, featviz's image·steps/s over each peer's, per layer, "
                 f"{peers['steps']} steps from the same start images: {per_layer}."
             )
+            reached = "; ".join(
+                f"{layer} "
+                + ", ".join(
+                    f"{r['featviz']['objective'] / r[n]['objective']:.3f}× {PEERS[n]}'s"
+                    for n in PEERS
+                    if r.get(n, {}).get("objective")
+                )
+                for layer, r in peers["layers"].items()
+            )
+            notes.append(
+                f"{shape}, featviz's mean final objective over each peer's, same runs: "
+                f"{reached}. What each optimizes differs: tf-keras-vis moves the pixel values "
+                "themselves; Xplique, like featviz, the values before a sigmoid, but then "
+                "stretches each image to span all of [0, 1]."
+            )
         auto = entry.get("auto")
         if auto and auto.get("layers_done"):
             low = auto.get("objective_ratio_min_unit")
@@ -96,6 +119,49 @@ def job_notes(job: dict) -> list[str]:
                 f"{', '.join(auto['layers_done'])}, same start images"
                 + (f"; the lowest unit {low:.4f}×" if low is not None else "")
                 + ")."
+            )
+        fixed = entry.get("fixed")
+        if fixed and all("phases_s" in j for j in fixed["jobs"].values()):
+            hi = str(fixed["measured_steps"][1])
+            spent: dict[str, float] = {}
+            for j in fixed["jobs"].values():
+                for phase, sec in j["phases_s"][hi].items():
+                    spent[phase] = spent.get(phase, 0.0) + sec
+            whole = sum(j["seconds"][hi] for j in fixed["jobs"].values())
+            parts = ", ".join(
+                f"{phase.replace('_', ' ')} {sec:.1f} s"
+                for phase, sec in sorted(spent.items(), key=lambda kv: -kv[1])
+                if sec >= 0.05
+            )
+            rate = {
+                k: j["images"] * int(hi) / j["phases_s"][hi]["render"]
+                for k, j in fixed["jobs"].items()
+                if "flops_per_image_step" in j
+            }
+            rates = "; ".join(
+                f"{k} {r:,.0f} image·steps/s, "
+                f"{r * fixed['jobs'][k]['flops_per_image_step'] / 1e9:.0f} GFLOP/s"
+                for k, r in rate.items()
+            )
+            notes.append(
+                f"{shape}, where the job's time goes at {int(hi):,} steps ({whole:.0f} s over "
+                f"its {len(fixed['jobs'])} study jobs): {parts}; the rest is the study's "
+                f"bookkeeping. The render's rate in that run (compilation included), against "
+                f"the machine's {fixed['matmul_peak_gflops']:.0f} GFLOP/s float32 "
+                f"matrix-multiply peak: {rates}."
+            )
+        for name, t in entry.get("targets", {}).items():
+            measured = t["measured"]
+            shown = (
+                ", ".join(f"{v:.1f}× {PEERS[n]}" for n, v in measured.items())
+                if isinstance(measured, dict)
+                else f"{measured:,.4g}"
+            )
+            verdict = (
+                "met" if t["met"] else f"not met: {t['reason']}" if t.get("reason") else "not met"
+            )
+            notes.append(
+                f"{shape}, target {TARGETS.get(name, name)} {t['target']}: {shown}; {verdict}."
             )
         loads = [x[0] for phase in entry.get("load_average", {}).values() for x in phase]
         if loads:

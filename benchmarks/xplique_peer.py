@@ -8,9 +8,10 @@ pixel parameterization (``use_fft=False``, sigmoid to [0, 1]), no transforms, no
 regularizers, Adam, all objectives of the job as one batch. Xplique draws its own start
 images; here that draw returns the given ones, so both libraries start from the same
 images. On three channels Xplique's pixel map also recorrelates the colours; the
-sigmoid-only map it uses for grey images is used instead, so the parameterization is
-featviz's. Writes the final images (``.npy``) and the seconds of the ``optimize`` call,
-compilation included, to the paths the request names.
+map it uses for grey images is used instead: a sigmoid, as featviz's, after which Xplique
+stretches each image to span all of [0, 1] (featviz does not). Writes the final images
+(``.npy``) and the seconds of the ``optimize`` call, compilation included, to the paths
+the request names.
 """
 
 from __future__ import annotations

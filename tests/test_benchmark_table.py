@@ -40,3 +40,18 @@ def test_job_benchmark_rows():
                 continue
             assert seconds > 0
             assert sum(1 for row in rows if f"| {PEERS[name]}, " in row) == 1
+
+
+def test_job_targets_each_met_or_explained():
+    """Every target of the job is recorded for each measured shape, met, or not met with the
+    measured reason (the work against the machine's peak, where the time went)."""
+    job = _load("job_speed.json")
+    if job is None:
+        return
+    for shape, entry in job["shapes"].items():
+        targets = entry["targets"]
+        assert {"fixed_job_seconds", "peers_conv2", "peers_conv3", "peers_fc2"} <= set(targets)
+        for name, target in targets.items():
+            assert isinstance(target["met"], bool), (shape, name)
+            if not target["met"] and name != "auto_objective_ratio":
+                assert "GFLOP/s" in target["reason"], (shape, name)

@@ -213,7 +213,7 @@ def test_each_objective_stops_at_its_plateau_and_records_its_steps(tiny_model):
     result = render(
         tiny_model, objectives, steps=3000, until=until, learning_rate=0.1, progress=False
     )
-    assert ((0 < result.stopped) & (result.stopped < 3000)).all()
+    assert ((result.stopped > 0) & (result.stopped < 3000)).all()
     assert len(set(result.stopped.tolist())) > 1  # not all at the slowest one's step
     for i, stopped in enumerate(result.stopped):
         ran = result.trace_steps <= stopped
