@@ -85,4 +85,5 @@ benchmarks/.venv/.installed: pyproject.toml
 
 bench: benchmarks/.venv/.installed
 	$(BENCH)/python -m benchmarks.engine_speed
+	$(BENCH)/python -m benchmarks.conv_paths
 	$(BENCH)/python benchmarks/readme_table.py

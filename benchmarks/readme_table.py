@@ -179,6 +179,25 @@ def job_notes(job: dict) -> list[str]:
             f"Render step, {step['objectives']} {step['layer']} objectives, {step['steps']} "
             f"steps, image·steps/s by batch size: {sweep}."
         )
+    paths = load("conv_paths.json")
+    if paths:
+        parts = []
+        for part, what in (
+            ("sliced_conv2", "conv2 for one channel per image"),
+            ("conv1_whole", "conv1 whole"),
+        ):
+            times = ", ".join(
+                f"{way.replace('_', ' ')} {ms:.2f}"
+                for way, ms in sorted(paths[f"{part}_ms_per_step"].items(), key=lambda kv: kv[1])
+            )
+            parts.append(
+                f"{what}: {times} ms per step (featviz uses "
+                f"{paths['featviz_uses'][part].replace('_', ' ')})"
+            )
+        notes.append(
+            f"The two parts of a conv2 step, {paths['images']} images, each timed several ways "
+            f"by `benchmarks/conv_paths.py`: {'; '.join(parts)}."
+        )
     probe = step.get("bf16_probe")
     if probe:
         notes.append(
