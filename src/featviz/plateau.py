@@ -50,7 +50,8 @@ def plateau_step(
 
 @dataclass(frozen=True)
 class Plateau:
-    """Stop a batch once every objective in it has plateaued (:func:`plateau_step`).
+    """Stop an objective once it has plateaued (:func:`plateau_step`); :meth:`reached` says
+    whether all of a batch have (objectives tied across images stop together).
 
     Attributes:
         window: steps looked ahead.

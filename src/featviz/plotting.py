@@ -116,7 +116,7 @@ def image_table(
     """
     titles = dict(titles or {})
     gap, above = 0.12, (0.32 if titles else 0.0)
-    rows = 1 + max((r for r, _ in cells), default=0)
+    rows = max(1 + max((r for r, _ in cells), default=0), len(row_labels or ()))
     cols = 1 + max((c for _, c in cells), default=0)
     pitch_x, pitch_y = 1.0 + gap, 1.0 + gap + above
     fig = new_figure(width, height)
@@ -128,7 +128,9 @@ def image_table(
         scale = 1.0 / max(h, w)
         dw, dh = w * scale, h * scale
         left, top = c * pitch_x + (1.0 - dw) / 2, r * pitch_y + above + (1.0 - dh) / 2
-        _imshow(ax, image, 0.0, 1.0, extent=(left, left + dw, top + dh, top))
+        _imshow(
+            ax, image, 0.0, 1.0, extent=(left, left + dw, top + dh, top), interpolation="nearest"
+        )
         frames.append(Rectangle((left, top), dw, dh))
         if (r, c) in titles:
             x, y = c * pitch_x + 0.5, r * pitch_y + above - 0.04

@@ -4,6 +4,7 @@ import pytest
 
 from featviz.engine import channel, class_logit, direction, render, unit
 from featviz.engine.render import RenderError
+from featviz.engine.transforms import jitter
 
 
 def test_objective_rises(tiny_model):
@@ -210,8 +211,16 @@ def test_each_objective_stops_at_its_plateau_and_records_its_steps(tiny_model):
 
     until = Plateau(window=40, tolerance=0.01, every=10)
     objectives = [channel("conv1", i) for i in range(4)] + [unit("fc1", 3)]
+    # random transforms too: an image's draws must not change when others leave its batch
+    moves = jitter(1)
     result = render(
-        tiny_model, objectives, steps=3000, until=until, learning_rate=0.1, progress=False
+        tiny_model,
+        objectives,
+        transforms=moves,
+        steps=3000,
+        until=until,
+        learning_rate=0.1,
+        progress=False,
     )
     assert ((result.stopped > 0) & (result.stopped < 3000)).all()
     assert len(set(result.stopped.tolist())) > 1  # not all at the slowest one's step
@@ -228,6 +237,7 @@ def test_each_objective_stops_at_its_plateau_and_records_its_steps(tiny_model):
         fixed = render(
             tiny_model,
             objectives,
+            transforms=moves,
             steps=int(stopped),
             trace_every=10,
             learning_rate=0.1,

@@ -21,14 +21,26 @@ def name() -> str:
 
 
 class Rng:
-    """Stateless random numbers for one optimization step: a function of (seed, step, draw)."""
+    """Stateless random numbers for one optimization step: a function of (seed, step, draw).
 
-    def __init__(self, seed: int, step: Any) -> None:
+    Draws are per image (the first axis). With ``rows``, the batch is those rows of a
+    batch of ``total`` images: each draw is made for all ``total`` and the rows taken, so an
+    image gets the same numbers when others leave its batch.
+    """
+
+    def __init__(self, seed: int, step: Any, rows: Any = None, total: int | None = None) -> None:
         self.seed = int(seed)
         self.step = step
         self.draws = 0
+        self.rows, self.total = rows, total
 
     def uniform(self, shape: tuple[int, ...], low: float, high: float) -> Any:
+        if self.rows is None:
+            return self._uniform(shape, low, high)
+        full = self._uniform((self.total, *shape[1:]), low, high)
+        return ops.take(full, self.rows, axis=0)
+
+    def _uniform(self, shape: tuple[int, ...], low: float, high: float) -> Any:
         self.draws += 1
         if name() == "tensorflow":
             import tensorflow as tf

@@ -395,7 +395,17 @@ class _Program:
     objectives still running when others have stopped at their plateau."""
 
     def __init__(
-        self, model, objectives, param, variants, variant_of, learning_rate, seed, slice_channels
+        self,
+        model,
+        objectives,
+        param,
+        variants,
+        variant_of,
+        learning_rate,
+        seed,
+        slice_channels,
+        rows=None,
+        total=None,
     ):
         layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
         sliced = plan_slice(model, objectives, layers) if slice_channels else None
@@ -410,8 +420,12 @@ class _Program:
         def evaluate(images):
             return readout(reader(images))
 
+        # the random transforms of the images left in a compacted batch: their own rows
+        # of the whole chunk's draws, as before it was compacted
+        picked = None if rows is None else ops.convert_to_tensor(np.asarray(rows, np.int32))
+
         def image_loss(images, t):
-            seen = mix.transform(images, backend.Rng(seed, t), height, width)
+            seen = mix.transform(images, backend.Rng(seed, t, picked, total), height, width)
             objective = evaluate(seen)
             return mix.add_penalties(-ops.sum(objective), images), objective
 
@@ -479,6 +493,8 @@ def _render_chunk(
             learning_rate,
             seed,
             slice_channels,
+            rows=None if len(rows) == len(chunk) else rows,
+            total=len(chunk),
         )
 
     n, ceiling = len(chunk), int(record_steps[-1])
