@@ -155,13 +155,15 @@ def image_row(
     images: np.ndarray, labels: Sequence[str], title: str, png: str | os.PathLike[str]
 ) -> list[Path]:
     """One row of images on the input range [0, 1], each titled with its label."""
-    n = len(labels)
-    fig = new_figure(0.95 * n + 0.2, 1.45)
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, image, label in zip(axes, images, labels, strict=True):
-        show_image(ax, image, 0.0, 1.0)
-        ax.set_title(label, fontsize=6)
-    fig.suptitle(title)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    fig = image_table(
+        {(0, c): image for c, image in enumerate(images)},
+        0.95 * len(labels) + 0.2,
+        1.45,
+        titles={(0, c): label for c, label in enumerate(labels)},
+        title=title,
+    )
     return save_figure(fig, png)
 
 
