@@ -590,6 +590,8 @@ def targets(entry: dict, peak: float, step: dict | None = None, shape: str = "")
         seconds = fixed["seconds_at_target"]
         other = sum(j["seconds"][hi] - j["phases_s"][hi]["render"] for j in jobs.values())
         render = seconds - other
+        # each layer's render rate in the longer run, compilation included
+        rate = {k: j["images"] * int(hi) / j["phases_s"][hi]["render"] for k, j in jobs.items()}
         floor = fixed["seconds_at_target_at_matmul_peak"]
         fixed_peak = fixed["matmul_peak_gflops"]  # the peak measured with these figures
         work = sum(j["images"] * TARGET_STEPS * j["flops_per_image_step"] for j in jobs.values())
@@ -599,6 +601,7 @@ def targets(entry: dict, peak: float, step: dict | None = None, shape: str = "")
             "met": seconds <= FIXED_TARGET_S,
             "render_seconds": render,
             "other_seconds": other,
+            "render_image_steps_per_s": rate,
             "work_tflop": work / 1e12,
             "seconds_at_matmul_peak": floor,
             "render_share_of_matmul_peak": floor / render,
@@ -613,13 +616,10 @@ def targets(entry: dict, peak: float, step: dict | None = None, shape: str = "")
             ),
         }
     if auto and fixed and set(auto.get("layers_done", ())) == set(auto.get("layers_asked", ())):
-        jobs = fixed["jobs"]
-        hi = str(fixed["measured_steps"][1])
-        rate = {k: j["images"] * int(hi) / j["phases_s"][hi]["render"] for k, j in jobs.items()}
+        # jobs, rate and other: the fixed run's, above
         run = {k: int(np.sum(r["stopped_all"])) for k, r in auto["layers"].items()}
         floor = sum(run[k] * jobs[k]["flops_per_image_step"] / (peak * 1e9) for k in auto["layers"])
         render = sum(run[k] / rate[k] for k in run)
-        other = sum(j["seconds"][hi] - j["phases_s"][hi]["render"] for j in jobs.values())
         seconds = auto["seconds"]
         ratio = auto["objective_ratio"]
         out["auto_job_seconds"] = {

@@ -133,11 +133,11 @@ def job_notes(job: dict) -> list[str]:
                 for phase, sec in sorted(spent.items(), key=lambda kv: -kv[1])
                 if sec >= 0.05
             )
-            rate = {
-                k: j["images"] * int(hi) / j["phases_s"][hi]["render"]
-                for k, j in fixed["jobs"].items()
-                if "flops_per_image_step" in j
-            }
+            rate = (
+                entry.get("targets", {})
+                .get("fixed_job_seconds", {})
+                .get("render_image_steps_per_s", {})
+            )
             rates = "; ".join(
                 f"{k} {r:,.0f} image·steps/s, "
                 f"{r * fixed['jobs'][k]['flops_per_image_step'] / 1e9:.0f} GFLOP/s"
