@@ -40,3 +40,17 @@ def test_atomic_result_has_usual_permissions(tmp_path: Path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_atomic_path_removes_what_a_killed_write_left(tmp_path: Path):
+    """A SIGKILL between creating the temporary file and renaming it leaves the file; the
+    next write of the same target removes it, and nobody else's."""
+    stale = tmp_path / ".conv1.ab12cd_3.part.png"  # conv1.png's, from a killed process
+    other = tmp_path / ".conv1.npz.prov.ab12cd_3.part.json"  # another target's, in flight
+    longer = tmp_path / ".conv1.ab12cd_345.part.png"  # not one mkstemp draws
+    for path in (stale, other, longer):
+        path.write_bytes(b"half")
+    with atomic_path(tmp_path / "conv1.png") as tmp:
+        tmp.write_bytes(b"whole")
+    assert (tmp_path / "conv1.png").read_bytes() == b"whole"
+    assert not stale.exists() and other.exists() and longer.exists()

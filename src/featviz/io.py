@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import tempfile
@@ -65,13 +66,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file keeps the target's suffix so that libraries choosing a
     format by extension (matplotlib, numpy, Keras) write the right one. On any
-    exception the temporary file is removed and ``path`` is left untouched.
+    exception the temporary file is removed and ``path`` is left untouched. A
+    process killed while writing (SIGKILL: no exception) leaves its temporary
+    file behind; the next write of the same target removes it.
     """
     target = Path(path)
     _make_parent(target)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.stem}.", suffix=f".part{target.suffix}"
-    )
+    prefix, suffix = f".{target.stem}.", f".part{target.suffix}"
+    for stale in _temporaries(target.parent, prefix, suffix):
+        stale.unlink(missing_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -83,6 +87,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             written.files.append(target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _temporaries(folder: Path, prefix: str, suffix: str) -> Iterator[Path]:
+    """Temporary files :func:`atomic_path` made for one target: ``prefix``, the eight
+    characters ``mkstemp`` draws, ``suffix`` (so ``conv1.png`` never claims
+    ``conv1.npz.prov.json``'s)."""
+    size = len(prefix) + 8 + len(suffix)
+    for entry in folder.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        if len(entry.name) == size:
+            yield entry
 
 
 def _umask() -> int:
