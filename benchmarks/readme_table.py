@@ -1,10 +1,11 @@
 """Write the README's performance table from ``benchmarks/engine_speed.json`` and, when
-it exists, ``benchmarks/job_speed.json`` (the paper's ``filters`` job, whole).
+it exists, ``benchmarks/job_speed.json`` (the paper's ``filters`` job, whole); and the
+table of starts from ``benchmarks/reach.json``.
 
-The table sits between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
-README.md; this script replaces what is there, so the README never quotes a
-number the benchmark did not produce. ``tests/test_benchmark_table.py`` checks
-that the two agree.
+The tables sit between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (and
+``<!-- reach:start -->``, ``<!-- reach:end -->``) in README.md; this script replaces what
+is there, so the README never quotes a number the benchmark did not produce.
+``tests/test_benchmark_table.py`` checks that they agree.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+REACH_START, REACH_END = "<!-- reach:start -->", "<!-- reach:end -->"
 LABELS = {
     "featviz": "featviz `render` (graph mode, truncated, channel-sliced)",
     "featviz_regularized": "featviz with `default_set()` regularizers",
@@ -277,6 +279,34 @@ def table(report: dict, job: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def reach_table(reach: dict) -> str:
+    """Per remedy and budget, over both demo datasets: live units left at the start, those
+    below their best test image, and the seconds taken against the seed's grey start."""
+    lines = [
+        "| start + ReLU gradient | steps | live units left at the start | below their best test "
+        "image | seconds (× the seed's) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for t in reach["totals"]:
+        base = next(
+            b for b in reach["totals"] if b["remedy"] == "grey" and b["steps"] == t["steps"]
+        )
+        lines.append(
+            f"| {t['remedy']} | {t['steps']} | {t['stuck']} of {t['live']} | {t['below_best']} "
+            f"| {t['seconds']:.1f} ({t['seconds'] / base['seconds']:.2f}×) |"
+        )
+    return "\n".join(lines)
+
+
+def replace_between(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``."""
+    if start not in text or end not in text:
+        sys.exit(f"README.md lacks the {start} ... {end} markers.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def load(name: str) -> dict | None:
     path = ROOT / "benchmarks" / name
     return json.loads(path.read_text()) if path.is_file() else None
@@ -285,13 +315,12 @@ def load(name: str) -> dict | None:
 def main() -> None:
     report = load("engine_speed.json")
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    if START not in text or END not in text:
-        sys.exit(f"{readme} lacks the {START} ... {END} markers.")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{table(report, load('job_speed.json'))}\n{END}{tail}")
-    print(f"updated the table in {readme}")
+    text = replace_between(readme.read_text(), START, END, table(report, load("job_speed.json")))
+    reach = load("reach.json")
+    if reach is not None:
+        text = replace_between(text, REACH_START, REACH_END, reach_table(reach))
+    readme.write_text(text)
+    print(f"updated the tables in {readme}")
 
 
 if __name__ == "__main__":

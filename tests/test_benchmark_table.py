@@ -2,7 +2,15 @@
 
 import json
 
-from benchmarks.readme_table import END, PEERS, START, table
+from benchmarks.readme_table import (
+    END,
+    PEERS,
+    REACH_END,
+    REACH_START,
+    START,
+    reach_table,
+    table,
+)
 from tests.conftest import ROOT
 
 
@@ -55,3 +63,18 @@ def test_job_targets_each_met_or_explained():
             assert isinstance(target["met"], bool), (shape, name)
             if not target["met"] and name != "auto_objective_ratio":
                 assert "GFLOP/s" in target["reason"], (shape, name)
+
+
+def test_readme_reach_table_matches_its_json():
+    """The starts' table is the one benchmarks/reach.json gives, and the defaults the schema
+    names are the ones that left no live unit at its start or below its best test image."""
+    from featviz.settings import defaults
+
+    reach = _load("reach.json")
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(REACH_START, 1)[1].split(REACH_END, 1)[0].strip()
+    assert section == reach_table(reach)
+    chosen = defaults("directions")
+    name = f"{chosen['start']} + {chosen['relu_gradient'].replace('_', '-')}"
+    for total in (t for t in reach["totals"] if t["remedy"] == name):
+        assert total["stuck"] == 0 and total["below_best"] == 0

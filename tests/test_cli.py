@@ -95,7 +95,8 @@ def test_study_unknown_layer_and_bad_settings(tmp_path, tiny_model, capsys):
 
 def test_study_writes_what_it_declares_with_records(tmp_path, tiny_model):
     tiny_model.save(tmp_path / "m.keras")
-    code = study(tmp_path, "directions", "--job", "conv1", "--settings", '{"count": 2, "steps": 2}')
+    settings = '{"count": 2, "steps": 2, "start": "grey"}'  # grey: no training images to read
+    code = study(tmp_path, "directions", "--job", "conv1", "--settings", settings)
     assert code == 0
     written = sorted(p.name for p in (tmp_path / "f").iterdir())
     assert written == sorted(

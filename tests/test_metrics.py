@@ -94,3 +94,51 @@ def test_two_afc_from_perfect_to_chance():
 def test_mean_and_spread():
     assert metrics.mean_and_spread([1.0, 3.0, float("nan")]) == (2.0, pytest.approx(np.sqrt(2)))
     assert metrics.mean_and_spread([4.0]) == (4.0, 0.0)
+
+
+def _units(seed: int = 0, units: int = 40, images: int = 400, dim: int = 16):
+    """Natural embeddings and units that read them: each unit's activation is the images'
+    projection on its own direction, so its exemplars differ in that direction."""
+    rng = np.random.default_rng(seed)
+    natural = rng.normal(size=(images, dim))
+    directions = rng.normal(size=(units, dim))
+    return rng, natural, natural @ directions.T  # (images, units)
+
+
+def test_natural_exemplars_as_references_reproduce_the_ceiling():
+    _, natural, acts = _units()
+    for u in range(acts.shape[1]):
+        ex = metrics.exemplars(acts[:, u], 9, 20)
+        score, ceiling = metrics.unit_two_afc(
+            natural, acts[:, u], natural[ex.top], natural[ex.bottom], 9, 20
+        )
+        assert score == ceiling
+    assert ceiling > 0.9  # the exemplars tell strong from weak queries
+
+
+#: Mean over 40 units of a score that carries no information: within this of chance.
+CHANCE_TOLERANCE = 0.05
+
+
+def test_noise_references_score_chance():
+    rng, natural, acts = _units(1)
+    scores = [
+        metrics.unit_two_afc(
+            natural, acts[:, u], rng.normal(size=(9, 16)), rng.normal(size=(9, 16))
+        )[0]
+        for u in range(acts.shape[1])
+    ]
+    assert abs(np.mean(scores) - 0.5) < CHANCE_TOLERANCE
+
+
+def test_shuffled_unit_labels_score_chance():
+    """References of the right unit, queries ranked by another's activation: chance."""
+    rng, natural, acts = _units(2)
+    scores = []
+    for u in range(acts.shape[1]):
+        ex = metrics.exemplars(acts[:, u], 9, 20)
+        shuffled = rng.permutation(acts[:, u])
+        scores.append(
+            metrics.unit_two_afc(natural, shuffled, natural[ex.top], natural[ex.bottom])[0]
+        )
+    assert abs(np.mean(scores) - 0.5) < CHANCE_TOLERANCE

@@ -268,6 +268,45 @@ def unit_two_afc(
     )
 
 
+#: A unit is *live* when it is active (its score above zero) on at least this share of
+#: the test images; below it, the redundancy study calls it near-dead.
+LIVE_SHARE = 0.01
+
+
+def live(active_share: np.ndarray, share: float = LIVE_SHARE) -> np.ndarray:
+    """Which units are live, from each unit's share of test images it is active on."""
+    return np.asarray(active_share, dtype=np.float64) >= share
+
+
+def reach(
+    values: np.ndarray,
+    start_values: np.ndarray,
+    best_test: np.ndarray,
+    active_share: np.ndarray,
+    share: float = LIVE_SHARE,
+) -> dict[str, int]:
+    """How many live units a rendering reached, per layer.
+
+    Args:
+        values: ``(U,)`` each unit's final objective (its shown image's).
+        start_values: ``(U,)`` the objective on that image's start.
+        best_test: ``(U,)`` the unit's score on its best test image.
+        active_share: ``(U,)`` the share of test images the unit is active on.
+
+    Returns:
+        ``live``; ``stuck``: live units whose objective never rose above its start (a
+        ReLU unit off on its start image has no gradient and stays at 0); ``below_best``:
+        live units whose image drives them less than their best test image does.
+    """
+    alive = live(active_share, share)
+    values, start_values = np.asarray(values), np.asarray(start_values)
+    return {
+        "live": int(alive.sum()),
+        "stuck": int((alive & (values <= start_values)).sum()),
+        "below_best": int((alive & (values < np.asarray(best_test))).sum()),
+    }
+
+
 def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard deviation (``ddof=1``; 0 for one value) ignoring NaNs."""
     v = np.asarray(values, dtype=np.float64)
@@ -275,3 +314,56 @@ def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     if not len(v):
         return float("nan"), float("nan")
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Settings compared on the same targets (:func:`paired_bootstrap`).
+
+    Attributes:
+        best: the setting with the highest mean score.
+        means: ``(S,)`` each setting's mean score over the targets.
+        intervals: ``(S, 2)`` the interval of each setting's mean difference to the best
+            (``[0, 0]`` for the best itself).
+        targets: how many targets every setting was scored on.
+    """
+
+    best: int
+    means: np.ndarray
+    intervals: np.ndarray
+    targets: int
+
+    def tied(self) -> np.ndarray:
+        """The settings whose interval reaches the best's score: not told apart from it."""
+        return np.flatnonzero(self.intervals[:, 1] >= 0)
+
+
+def paired_bootstrap(
+    scores: np.ndarray, seed: int = 0, resamples: int = 2000, level: float = 0.95
+) -> Paired:
+    """Compare settings scored on the same targets, by resampling the targets.
+
+    Args:
+        scores: ``(S, T)`` each setting's score on each target; a target with a NaN for
+            any setting is left out.
+        seed: seeds the resampling.
+        resamples: bootstrap resamples of the targets.
+        level: coverage of each interval (percentile bootstrap).
+
+    Raises:
+        ValueError: no target scored by every setting.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[:, np.isfinite(scores).all(axis=0)]
+    if scores.shape[1] == 0:
+        raise ValueError("No target was scored under every setting: nothing to compare.")
+    means = scores.mean(axis=1)
+    best = int(np.argmax(means))
+    differences = scores - scores[best]
+    picks = np.random.default_rng(seed).integers(
+        0, scores.shape[1], size=(resamples, scores.shape[1])
+    )
+    resampled = differences[:, picks].mean(axis=2)  # (S, resamples)
+    tail = 100 * (1 - level) / 2
+    intervals = np.percentile(resampled, [tail, 100 - tail], axis=1).T
+    return Paired(best, means, intervals, scores.shape[1])

@@ -50,8 +50,7 @@ TINY = {
         "layers": ["conv1", "conv2"],
         "units_per_layer": 1,
         "steps": 8,
-        "restarts": 2,
-        "references": 4,
+        "references": 2,
         "queries": 8,
         "settings": {
             "none": {},
@@ -63,7 +62,7 @@ TINY = {
         },
         "combinations": {"blur+transforms": ["blur", "transforms"]},
     },
-    "recommended": {"steps": 6, "restarts": 2, "references": 3, "queries": 5},
+    "recommended": {"steps": 6, "references": 3, "queries": 5},
     "deconv": {"layers": ["conv2"], "rows": 3},
     "redundancy": {"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
 }

@@ -279,9 +279,18 @@ def test_ablation_ranks_the_settings_and_the_report_names_the_winner(demo_run):
         expected = {"none", "blur", "transforms", "maco", "prior", "blur+transforms"}
         assert settings == expected | ({"decorrelated"} if channels == 3 else set())
         best = max(rows, key=lambda r: float(r["score"]))
-        assert recommended["setting"] == best["setting"]
-        assert f"On {dataset}, **{best['setting']}** scores highest" in report
         assert 0 <= float(best["two_afc_mean"]) <= 1 and 0 <= float(best["transfer_mean"]) <= 1
+        # per layer: the best setting or the simplest one tied with it, in the report's table
+        numbers = json.loads((base / "recipes.result.json").read_text())["numbers"]
+        layers = {row["layer"]: row for row in numbers["layers"]}
+        assert set(layers) == {*recommended["layers"], "every layer"}
+        assert recommended["setting"] == layers["every layer"]["setting"]
+        assert layers["every layer"]["best"] == best["setting"]
+        for layer, row in layers.items():
+            assert row["setting"] in row["tied"] and row["tied"][0] == row["best"]
+            assert f"| {layer} | {row['targets']} | **{row['setting']}** |" in report
+            if layer != "every layer":
+                assert recommended["layers"][layer]["setting"] == row["setting"]
     assert "| synthetic-digits | judge |" in report
 
 

@@ -41,8 +41,7 @@ SMALL = {
         "layers": ["conv2"],
         "units_per_layer": 1,
         "steps": 6,
-        "restarts": 2,
-        "references": 4,
+        "references": 2,
         "queries": 8,
         "settings": {
             "none": {},
@@ -51,7 +50,7 @@ SMALL = {
         },
         "combinations": {},
     },
-    "recommended": {"steps": 6, "restarts": 2, "references": 3, "queries": 5},
+    "recommended": {"steps": 6, "references": 3, "queries": 5},
     "deconv": {"layers": ["conv2"], "rows": 2},
     "redundancy": {"seeds": []},
 }

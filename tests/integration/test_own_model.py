@@ -41,13 +41,12 @@ def own_run(tmp_path_factory):
             "layers": ["branch"],
             "units_per_layer": 1,
             "steps": 4,
-            "restarts": 2,
-            "references": 3,
+            "references": 2,
             "queries": 5,
             "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
             "combinations": {},
         },
-        "recommended": {"steps": 6, "restarts": 2, "references": 3, "queries": 5},
+        "recommended": {"steps": 6, "references": 3, "queries": 5},
         "deconv": {"layers": []},  # a residual model is no chain to project through
         "redundancy": {"layers": ["stem", "branch"], "seeds": [0]},  # nothing to retrain
     }
@@ -74,7 +73,8 @@ def test_every_study_ran_on_the_models_own_layers(own_run):
     assert (base / "convergence/branch.csv").exists() and (base / "joint/sum-0-1.png").exists()
     assert np.load(base / "directions/norm.npz")["directions"].shape == (2, 6)
     ranked = np.load(base / "ablation/recipes.npz")
-    assert ranked["layers"].tolist() == ["scores"] * 10 + ["branch"] * 2
+    # every class maximized and minimized, then the sampled unit of branch
+    assert ranked["layers"].tolist() == ["scores"] * 20 + ["branch"] * 2
     report = (own_run / "report/report.md").read_text()
     assert "| synthetic-digits | residual |" in report and "— (imported)" in report
     assert "of sum of residual on synthetic-digits" in report

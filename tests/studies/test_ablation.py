@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from featviz.settings import validate_section
-from featviz.studies.ablation import STUDY, latex_table, markdown_table, named_recipes, score
+from featviz.studies.ablation import (
+    EVERY_LAYER,
+    STUDY,
+    Target,
+    agreement,
+    choose,
+    latex_table,
+    markdown_table,
+    named_recipes,
+    parts,
+)
 from featviz.studies.base import Job
 
 
@@ -31,9 +41,42 @@ def test_settings_and_combinations_become_recipes():
     assert STUDY.needs({**section, "settings": {"none": {}}, "combinations": {}}) == ["judge"]
 
 
-def test_score_and_tables():
-    assert score(0.4, 0.8) == pytest.approx(0.6)
-    assert score(None, 0.7) == 0.7 and np.isnan(score(None, float("nan")))
+def test_a_layer_chooses_the_best_setting_or_the_simplest_it_cannot_tell_apart():
+    recipes = named_recipes(validate_section("ablation", {}))
+    assert parts(recipes["none"]) == 0 and parts(recipes["fourier+transforms+blur"]) == 3
+    names = ["none", "blur", "fourier+transforms"]
+    rng = np.random.default_rng(0)
+    targets = [Target("max", "conv1", i, None) for i in range(30)]
+    targets += [Target("min", "conv1", i, None) for i in range(30)]
+    base = rng.uniform(0.5, 0.9, size=30)
+    ceiling = np.concatenate([np.full(30, 0.95), np.full(30, np.nan)])
+
+    def scores(*shifts, noise=0.0):
+        rows = [base + shift + noise * rng.normal(size=30) for shift in shifts]
+        return np.concatenate([np.stack(rows), np.full((len(shifts), 30), np.nan)], axis=1)
+
+    # clearly ahead on the same targets: chosen, and separated from the rest
+    clear = choose(names, recipes, scores(0.0, 0.0, 0.1), ceiling, targets, seed=0)
+    assert set(clear) == {"conv1", EVERY_LAYER}
+    assert clear["conv1"].setting == "fourier+transforms" and clear["conv1"].tied == [
+        "fourier+transforms"
+    ]
+    low, high = clear["conv1"].shortfall[1:]
+    assert low < clear["conv1"].shortfall[0] < high < 0  # still below the ceiling of 0.95
+    # within noise of each other: a tie, and the simplest of the tied wins
+    tied = choose(names, recipes, scores(0.0, 0.005, 0.01, noise=0.05), ceiling, targets, seed=0)
+    assert len(tied["conv1"].tied) > 1 and tied["conv1"].setting == "none"
+    assert tied["conv1"].best != "none"
+    assert agreement(clear["conv1"], clear["conv1"]) == "same"
+    # fourier+transforms is among the ties of the noisy run: the two runs do not disagree
+    assert agreement(tied["conv1"], clear["conv1"]) == agreement(clear["conv1"], tied["conv1"])
+    assert agreement(tied["conv1"], clear["conv1"]) == "tie"
+    other = choose(names, recipes, scores(0.0, 0.1, 0.0), ceiling, targets, seed=0)
+    assert other["conv1"].setting == "blur"
+    assert agreement(clear["conv1"], other["conv1"]) == "differs"
+
+
+def test_tables():
     nan = (float("nan"), float("nan"))
     row = {
         "setting": "blur_1",
@@ -61,8 +104,7 @@ def test_a_small_ablation_ranks_settings_and_recommends_one(
         "layers": ["conv1", "conv2"],
         "units_per_layer": 1,
         "steps": 6,
-        "restarts": 2,
-        "references": 3,
+        "references": 2,
         "queries": 5,
         "settings": {
             "none": {},
@@ -83,19 +125,30 @@ def test_a_small_ablation_ranks_settings_and_recommends_one(
     )
     result, files = STUDY.execute(job, settings)
     arrays = np.load(tmp_path / "out" / "recipes.npz")
-    assert arrays["images"].shape == (5, 3 + 2 * 2, 2, 12, 12, 1)  # settings, targets, restarts
-    assert arrays["kinds"].tolist() == ["class"] * 3 + ["max", "min"] * 2
+    # settings, targets (classes maximized and minimized, then units), starts
+    assert arrays["images"].shape == (5, 3 + 3 + 2 * 2, 2, 12, 12, 1)
+    assert arrays["kinds"].tolist() == ["class"] * 3 + ["min"] * 3 + ["max", "min"] * 2
     rows = {r["setting"]: r for r in result.numbers["rows"]}
     assert set(rows) == {"none", "blur", "maco", "transforms", "blur+transforms"}
     assert all(0 <= r["two_afc"][0] <= 1 and 0 < r["transfer"][0] < 1 for r in rows.values())
     assert rows["blur"]["hf_share"][0] < rows["none"]["hf_share"][0]  # blur smooths
     recommended = json.loads((tmp_path / "out" / "recipes_recommended.json").read_text())
-    assert (
-        recommended["setting"] == result.numbers["winner"] == result.numbers["rows"][0]["setting"]
-    )
-    assert recommended["recipe"]["parameterization"] in ("pixel", "maco")
+    assert recommended["setting"] == result.numbers["winner"]
+    # one recipe per layer sampled and for the classes, each confirmed by the next seed
+    assert set(recommended["layers"]) == {"conv1", "conv2", "fc2"}
+    layers = {row["layer"]: row for row in result.numbers["layers"]}
+    assert set(layers) == {"conv1", "conv2", "fc2", EVERY_LAYER}
+    for layer, row in layers.items():
+        assert row["setting"] in row["tied"] and row["agreement"] in ("same", "tie", "differs")
+        if layer != EVERY_LAYER:
+            assert recommended["layers"][layer]["setting"] == row["setting"]
+    assert layers["fc2"]["targets"] == 3 and layers["conv1"]["targets"] == 1
+    assert result.numbers["confirm_seed"] == 1
+    # the settings' ranking in a second embedding, and how well the two agree
+    assert result.numbers["embeddings"]["second"] == "conv1"  # the judge's last conv layer
+    assert all(row["tau"] is None or -1 <= row["tau"] <= 1 for row in layers.values())
     assert len(result.figures) == 3 and all(f.section == "ablation" for f in result.figures)
     assert "natural-exemplar ceiling" in result.figures[2].caption
     assert 0 <= result.numbers["natural_two_afc"][0] <= 1
     table = (tmp_path / "out" / "recipes.md").read_text()
-    assert table.splitlines()[2].startswith(f"| {result.numbers['winner']} |")
+    assert table.splitlines()[2].startswith(f"| {result.numbers['rows'][0]['setting']} |")

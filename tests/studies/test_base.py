@@ -81,12 +81,16 @@ def test_a_study_that_writes_undeclared_files_fails(tmp_path):
         Sloppy().execute(Job("a", tmp_path / "m.keras", tmp_path), {})
 
 
-def test_execute_validates_settings_and_publishes_a_manifest(tmp_path, tiny_model):
+def test_execute_validates_settings_and_publishes_a_manifest(tmp_path, tiny_model, tiny_data):
     from featviz.settings import SettingsError
 
     tiny_model.save(tmp_path / "m.keras")
     study = studies.get("directions")
-    job = Job("conv1", tmp_path / "m.keras", tmp_path, dataset="d", model_name="tiny")
+    job = Job(
+        "conv1", tmp_path / "m.keras", tmp_path, data=tiny_data, dataset="d", model_name="tiny"
+    )
+    with pytest.raises(ValueError, match="draws on the training images: give the prepared"):
+        study.execute(Job("conv1", tmp_path / "m.keras", tmp_path), {"count": 2, "steps": 3})
     with pytest.raises(SettingsError, match=r"Setting directions.count: 0 is less than"):
         study.execute(job, {"count": 0})
     with pytest.raises(SettingsError, match=r"'counts' was unexpected"):

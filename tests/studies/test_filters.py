@@ -68,7 +68,21 @@ def test_restarts_keep_the_best_and_record_all(tmp_path, tiny_model, tiny_data):
         "Images that maximize the mean activation of units 0, 1, 3 of conv1 of tiny: 20 Adam "
         "steps at learning rate 0.1 from seed 0, best of 3 restarts; pixel parameterization"
     )
-    assert figure.caption.endswith("sorted by objective.")
+    assert "sorted by objective. Of the " in figure.caption
+    # the reach of the seed's start: live units that never rose, and those below their best
+    live = three["active_share"] >= 0.01
+    stuck = live & (three["values"] <= three["traces"][:, 0])
+    below = live & (three["values"] < three["top_scores"][:, 0])
+    numbers = result.numbers
+    assert (numbers["live"], numbers["stuck"], numbers["below_best"]) == (
+        live.sum(),
+        stuck.sum(),
+        below.sum(),
+    )
+    assert figure.caption.endswith(
+        f"{numbers['stuck']} never left their start and {numbers['below_best']} end below "
+        "their best test image."
+    )
     assert (tmp_path / "out" / "conv1.caption.rst").read_text().startswith("Images that maximize")
 
 

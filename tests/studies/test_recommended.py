@@ -42,18 +42,25 @@ def test_every_unit_of_the_filters_study_under_the_chosen_recipe(judged, tiny_da
         },
         model_name="tiny",
     )
-    settings = {"steps": 8, "restarts": 2, "references": 3, "queries": 5}
+    settings = {"steps": 8, "references": 3, "queries": 5}
     result, _ = get("recommended").execute(job, settings)
     arrays = np.load(tmp / "out" / f"{layer}.npz")
     n = 2 if layer == "conv2" else 3
     assert arrays["indices"].tolist() == ([1, 4] if layer == "conv2" else [0, 1, 2])
-    assert arrays["max_images"].shape == (n, 2, 12, 12, 1)
-    assert arrays["min_images"].shape == (n, 12, 12, 1)
-    # the minimizing image drives the unit no higher than the maximizing ones
-    assert np.all(arrays["min_values"] <= arrays["max_values"].max(axis=1))
+    # as many maximizing and minimizing images as natural references on each side
+    assert arrays["max_images"].shape == arrays["min_images"].shape == (n, 3, 12, 12, 1)
+    assert arrays["max_values"].shape == arrays["min_values"].shape == (n, 3)
+    # the minimizing images drive the unit no higher than the maximizing ones
+    assert np.all(arrays["min_values"].min(axis=1) <= arrays["max_values"].max(axis=1))
+    # the reach counts are those of the shown (best) maximizing image of each live unit
+    live = arrays["active_share"] >= 0.01
+    best = arrays["max_values"].max(axis=1)
+    assert result.numbers["live"] == int(live.sum())
+    assert result.numbers["below_best"] == int((live & (best < arrays["best_test"])).sum())
+    assert "3 maximizing and 3 minimizing images as references" in result.figures[0].caption
     assert np.all((arrays["two_afc"] >= 0) & (arrays["two_afc"] <= 1))
     assert np.all((arrays["natural_two_afc"] >= 0) & (arrays["natural_two_afc"] <= 1))
-    assert arrays["hf_share"].shape == (n, 2) and arrays["diversity"].shape == (n,)
+    assert arrays["hf_share"].shape == (n, 3) and arrays["diversity"].shape == (n,)
     if layer == "fc2":
         assert np.all((arrays["confidence"] > 0) & (arrays["confidence"] < 1))
     else:

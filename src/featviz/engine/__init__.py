@@ -6,6 +6,8 @@ Four kinds of composable pieces, each a module with one shape:
 - :mod:`~featviz.engine.params`: trainable variables -> a valid image batch;
 - :mod:`~featviz.engine.transforms`: an image batch -> a randomly transformed batch;
 - :mod:`~featviz.engine.regularizers`: a penalty, or an edit of the image;
+- :mod:`~featviz.engine.starts`: where each image begins (grey, noise, real images, or
+  each objective's best exemplars);
 
 and :func:`render`, which optimizes a whole batch of objectives at once
 inside one compiled step.
@@ -24,6 +26,7 @@ from featviz.engine.objectives import (
 )
 from featviz.engine.params import colour_correlation, fourier, latent, maco, pixel
 from featviz.engine.regularizers import (
+    anchor,
     bilateral,
     clip_contribution,
     clip_norm,
@@ -35,13 +38,16 @@ from featviz.engine.regularizers import (
     total_variation,
 )
 from featviz.engine.render import RenderError, RenderResult, Variant, evaluate, render
+from featviz.engine.starts import Start
 from featviz.engine.transforms import compose, jitter, pad, preset, rotate, scale
 
 __all__ = [
     "Objective",
     "RenderError",
     "RenderResult",
+    "Start",
     "Variant",
+    "anchor",
     "bilateral",
     "channel",
     "class_logit",

@@ -22,6 +22,7 @@ from featviz.engine import regularizers as reg
 from featviz.engine.objectives import Objective
 from featviz.engine.params import Parameterization, fourier, latent, maco, pixel
 from featviz.engine.render import RenderResult, render
+from featviz.engine.starts import Start
 from featviz.engine.transforms import Transform, preset
 from featviz.settings import validate_definition
 
@@ -32,7 +33,11 @@ EDITS = {
     "clip_norm": (reg.clip_norm, ("percentile", "every")),
     "clip_contribution": (reg.clip_contribution, ("percentile", "every")),
 }
-PENALTIES = {"l1": reg.l1, "l2": reg.l2, "tv": reg.total_variation}
+PENALTIES = {"l1": reg.l1, "l2": reg.l2, "tv": reg.total_variation, "anchor": reg.anchor}
+RELU_WORDS = {
+    "pre_activation": "pre-activations climbed while a unit is off",
+    "redirected": "redirected ReLU gradients",
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Recipe:
     param: Parameterization
     transforms: Transform | None
     regularizers: list[reg.Regularizer]
+    start: Start = Start()
+    relu_gradient: str = "plain"
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,22 @@ class Resources:
     Attributes:
         spectrum: the dataset's mean amplitude spectrum ``(C, H, W)``, for ``maco``.
         generator: the learned prior's decoder, for ``prior``.
+        images: real images in [0, 1] ``(M, H, W, C)`` (the training split), for the
+            ``noise`` and ``natural`` starts.
     """
 
     spectrum: np.ndarray | None = None
     generator: keras.Model | None = None
+    images: np.ndarray | None = None
+
+
+#: Parameterizations that start from images (the others begin from their own statistics).
+STARTS_FROM_IMAGES = ("pixel", "fourier")
+
+
+def needs_images(settings: Mapping[str, Any]) -> bool:
+    """Whether a recipe's start draws on real images (:class:`Resources` ``images``)."""
+    return settings["start"] != "grey" and settings["parameterization"] in STARTS_FROM_IMAGES
 
 
 def build(
@@ -98,7 +117,13 @@ def build(
         elif key in EDITS and value:
             make, fields = EDITS[key]
             regs.append(make(**{f: value[f] for f in fields}))
-    return Recipe(param, transforms, regs)
+    if needs_images(settings) and resources.images is None:
+        raise ValueError(
+            f"The '{settings['start']}' start draws on real images, and none were given: pass "
+            "Resources(images=...) (the training split, in [0, 1]), or set start: grey."
+        )
+    start = Start(settings["start"] if needs_images(settings) else "grey", resources.images)
+    return Recipe(param, transforms, regs, start, settings["relu_gradient"])
 
 
 def describe(recipe: Recipe) -> str:
@@ -110,6 +135,10 @@ def describe(recipe: Recipe) -> str:
         if recipe.regularizers
         else "no regularizer"
     )
+    if recipe.start.kind != "grey" and recipe.param.invertible:
+        parts.append(recipe.start.describe())
+    if recipe.relu_gradient != "plain":
+        parts.append(RELU_WORDS[recipe.relu_gradient])
     return "; ".join(parts)
 
 
@@ -137,6 +166,8 @@ def render_with(
         param=cooked.param,
         transforms=cooked.transforms,
         regularizers=cooked.regularizers,
+        start=cooked.start,
+        relu_gradient=cooked.relu_gradient,
         learning_rate=settings["learning_rate"],
         seed=settings["seed"],
         **kwargs,

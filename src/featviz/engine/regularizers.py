@@ -40,6 +40,8 @@ class Regularizer:
     reach: int = 0
     #: The setting that decides ``reach``, for messages.
     reach_setting: str = ""
+    #: The penalty compares the image with its start: ``penalty(images, starts)``.
+    reads_start: bool = False
 
     @property
     def is_penalty(self) -> bool:
@@ -69,6 +71,21 @@ def total_variation(weight: float) -> Regularizer:
         return _mean_per_image(dy) + _mean_per_image(dx)
 
     return Regularizer(f"TV {weight:g}", weight, penalty)
+
+
+def anchor(weight: float) -> Regularizer:
+    """``weight * mean (x - start)^2``: keeps the image close to the one it started from.
+
+    With starts from a unit's natural exemplars this is feature accentuation (Hamblin et
+    al. 2024): the exemplar changed as little as it takes to drive the unit harder, which
+    shows *what* in a natural image the unit responds to.
+    """
+    return Regularizer(
+        f"anchor {weight:g}",
+        weight,
+        lambda x, start: _mean_per_image(ops.square(x - start)),
+        reads_start=True,
+    )
 
 
 def _check_every(every: int) -> None:

@@ -26,12 +26,16 @@ from featviz.engine import backend
 from featviz.engine.objectives import Objective
 from featviz.engine.params import Parameterization, pixel
 from featviz.engine.regularizers import Regularizer
-from featviz.engine.slicing import Reader, plan_slice
+from featviz.engine.slicing import Reader, plan_slice, redirected_clone
+from featviz.engine.starts import Start, exemplar_picks
 from featviz.engine.transforms import Transform, center_crop
 from featviz.errors import FeatvizError
 from featviz.models.probe import layer_table
 from featviz.plateau import Plateau
 from featviz.progress import bar
+
+#: How the steps get past ReLUs that are off (see :func:`render`).
+RELU_GRADIENTS = ("plain", "pre_activation", "redirected")
 
 
 class RenderError(FeatvizError, RuntimeError):
@@ -204,7 +208,11 @@ class _Readout:
                 part["diversity"] = ops.convert_to_tensor(div)
             self.parts[layer] = part
 
-    def __call__(self, acts: dict[str, Any]) -> Any:
+    def __call__(self, acts: dict[str, Any], peak: bool = False) -> Any:
+        """Each image's objective on ``acts``. With ``peak``, a mean over positions reads
+        the largest value instead, over the number of positions: on pre-activations, the
+        climb that turns a unit on where it is closest, and that meets the mean of the
+        ReLU's output where a single position turns on."""
         total = None
         for layer, part in self.parts.items():
             a = acts[layer]
@@ -212,6 +220,9 @@ class _Readout:
             terms = []
             if "mean" in part:
                 reduced = ops.mean(a, axis=spatial_axes) if spatial_axes else a
+                if peak and spatial_axes:
+                    positions = float(np.prod([int(a.shape[i]) for i in spatial_axes]))
+                    reduced = ops.max(a, axis=spatial_axes) / positions
                 terms.append(ops.sum(reduced * part["mean"], axis=-1))
             if "probability" in part:
                 terms.append(ops.sum(ops.softmax(a, axis=-1) * part["probability"], axis=-1))
@@ -256,6 +267,41 @@ def evaluate(
     return np.concatenate(values).astype(np.float32)
 
 
+def pool_scores(
+    model: keras.Model, objectives: Sequence[Objective], images: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """``(len(objectives), len(images))``: every objective's value on every image, from one
+    pass of the images through the layers the objectives read (diversity terms count 0)."""
+    layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
+    reader = Reader(model, layers, None)
+    # one weight matrix per read-out (layer, kind, position): objectives x channels
+    weights: dict[tuple, np.ndarray] = {}
+    for i, objective in enumerate(objectives):
+        for weight, term in objective.terms:
+            if term.kind == "diversity":
+                continue
+            n = int(model.get_layer(term.layer).output.shape[-1])
+            key = (term.layer, term.kind, term.position if term.kind == "neuron" else None)
+            w = weights.setdefault(key, np.zeros((len(objectives), n), np.float64))
+            w[i] += weight * term.weights(n)
+    out = np.zeros((len(objectives), len(images)), dtype=np.float64)
+    for lo in range(0, len(images), batch_size):
+        batch = ops.convert_to_tensor(np.asarray(images[lo : lo + batch_size], np.float32))
+        acts = {k: ops.convert_to_numpy(v).astype(np.float64) for k, v in reader(batch).items()}
+        for (layer, kind, position), w in weights.items():
+            a = acts[layer]
+            if kind == "neuron":
+                y, x = position or (a.shape[1] // 2, a.shape[2] // 2)
+                a = a[:, y, x]
+            elif kind == "probability":
+                a = np.exp(a - a.max(axis=-1, keepdims=True))
+                a = a / a.sum(axis=-1, keepdims=True)
+            elif a.ndim > 2:
+                a = a.mean(axis=tuple(range(1, a.ndim - 1)))
+            out[:, lo : lo + len(a)] += w @ a.T
+    return out
+
+
 def render(
     model: keras.Model,
     objectives: Sequence[Objective],
@@ -273,6 +319,8 @@ def render(
     trace_every: int | None = None,
     progress: bool = True,
     slice_channels: bool = True,
+    start: Start | None = None,
+    relu_gradient: str = "plain",
 ) -> RenderResult:
     """Maximize each objective on its own image, all of them batched.
 
@@ -302,6 +350,16 @@ def render(
         progress: show a progress bar (rate and time left) on stderr.
         slice_channels: compute only the channels the batch reads at its
             deepest layer, where that is exact (see :mod:`featviz.engine.slicing`).
+        start: where the images begin (:class:`~featviz.engine.starts.Start`; default
+            the parameterization's own start, faint noise around grey). A parameterization
+            that cannot be inverted always begins from its own start.
+        relu_gradient: how the steps get past ReLUs that are off (no gradient):
+            ``plain`` (they do not: the seed's), ``pre_activation`` (while an image's
+            objective is zero because the units it reads are off, climb their
+            pre-activation where it is highest, until they turn on) or ``redirected`` (Lucid's
+            redirected ReLU in every layer: where an image's ReLU passes no gradient, it
+            passes it anyway unless that pushes a negative input lower). The values
+            recorded are always the objective itself.
 
     Returns:
         A :class:`RenderResult`.
@@ -316,6 +374,11 @@ def render(
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}.")
     check_objectives(model, objectives)
+    if relu_gradient not in RELU_GRADIENTS:
+        raise ValueError(
+            f"relu_gradient '{relu_gradient}': expected one of {', '.join(RELU_GRADIENTS)}."
+        )
+    climb = redirected_clone(model) if relu_gradient == "redirected" else relu_gradient
     if variants is None:
         variants, variant_of = [Variant(transforms, tuple(regularizers))], [0] * len(objectives)
     elif transforms is not None or regularizers:
@@ -349,7 +412,18 @@ def render(
     trace_every = trace_every or (until.every if until else max(1, steps // 16))
     record_steps = np.array(sorted(set(range(0, steps, trace_every)) | {steps}), dtype=np.int64)
     # One draw for all images, so an image does not depend on the chunk it lands in.
-    start = param.init(len(objectives), seed)
+    start = start or Start()
+    picks = None
+    if start.kind == "exemplars" and param.invertible:
+        distinct = list(dict.fromkeys(objectives))
+        which = np.array([distinct.index(o) for o in objectives])
+        picks = exemplar_picks(pool_scores(model, distinct, start.pool), which)
+    first = start.images(len(objectives), seed, image_shape, picks)
+    if first is None or not param.invertible:
+        start_params = param.init(len(objectives), seed)
+    else:
+        start_params = ops.convert_to_numpy(param.from_image(ops.convert_to_tensor(first)))
+        start_params = np.asarray(start_params, dtype=np.float32)
 
     images, values, traces, stopped = [], [], [], []
     activations: dict[str, list[np.ndarray]] = {}
@@ -359,7 +433,7 @@ def render(
             out = _render_chunk(
                 model,
                 chunk,
-                start[lo : lo + len(chunk)],
+                start_params[lo : lo + len(chunk)],
                 param,
                 variants,
                 variant_of[lo : lo + len(chunk)],
@@ -368,6 +442,7 @@ def render(
                 learning_rate,
                 seed + lo,
                 slice_channels,
+                climb,
                 pbar,
             )
             images.append(out[0])
@@ -404,12 +479,17 @@ class _Program:
         learning_rate,
         seed,
         slice_channels,
+        climb=None,
+        starts=None,
         rows=None,
         total=None,
     ):
         layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
         sliced = plan_slice(model, objectives, layers) if slice_channels else None
-        reader = Reader(model, layers, sliced)
+        pre_activation = climb == "pre_activation"
+        reader = Reader(model, layers, sliced, pre_activation)
+        # redirected ReLU gradients: the steps climb a copy whose ReLUs pass them on
+        climber = Reader(climb, layers, sliced) if isinstance(climb, keras.Model) else reader
         readout = _Readout(model, objectives, sliced)
         self.ties = "diversity" in {k for part in readout.parts.values() for k in part}
         height, width = (int(s) for s in model.inputs[0].shape[1:3])
@@ -420,14 +500,25 @@ class _Program:
         def evaluate(images):
             return readout(reader(images))
 
+        def ascended(images):
+            """The objective the steps climb: with ``pre_activation``, an image whose
+            objective is zero because its ReLU units are off climbs the same read-out
+            of their pre-activations instead, until they turn on."""
+            if not pre_activation:
+                return readout(climber(images))
+            acts, pre = reader.both(images)
+            value, linear = readout(acts), readout(pre, peak=True)
+            off = ops.logical_and(ops.equal(value, 0.0), ops.less(linear, 0.0))
+            return ops.where(off, linear, value)
+
         # the random transforms of the images left in a compacted batch: their own rows
         # of the whole chunk's draws, as before it was compacted
         picked = None if rows is None else ops.convert_to_tensor(np.asarray(rows, np.int32))
 
         def image_loss(images, t):
             seen = mix.transform(images, backend.Rng(seed, t, picked, total), height, width)
-            objective = evaluate(seen)
-            return mix.add_penalties(-ops.sum(objective), images), objective
+            objective = ascended(seen)
+            return mix.add_penalties(-ops.sum(objective), images, starts), objective
 
         def post(params, images, image_grad, t):
             if not edits:
@@ -477,11 +568,16 @@ def _render_chunk(
     learning_rate,
     seed,
     slice_channels,
+    climb,
     pbar,
 ):
     """Render one chunk. Under ``until`` each objective stops at its own plateau (its
     image and value are those of that step), unless the objectives are tied by a term
     across images (diversity): then the chunk stops when all have plateaued."""
+
+    # the start images, for penalties that keep an image near its start
+    anchored = any(r.reads_start for v in variants for r in v.regularizers)
+    starts = param.to_image(ops.convert_to_tensor(start)) if anchored else None
 
     def program_for(rows):
         return _Program(
@@ -493,6 +589,8 @@ def _render_chunk(
             learning_rate,
             seed,
             slice_channels,
+            climb,
+            starts=None if starts is None else ops.take(starts, rows, axis=0),
             rows=None if len(rows) == len(chunk) else rows,
             total=len(chunk),
         )
@@ -583,9 +681,9 @@ class _Single:
             return images
         return center_crop(self.transforms(images, rng), height, width)
 
-    def add_penalties(self, loss, images):
+    def add_penalties(self, loss, images, starts=None):
         for r in self.penalties:
-            loss = loss + r.weight * ops.sum(r.penalty(images))
+            loss = loss + r.weight * ops.sum(_penalty(r, images, starts))
         return loss
 
 
@@ -626,10 +724,15 @@ class _Mixed:
             seen = keep(center_crop(t(images, rng), height, width), seen)
         return seen
 
-    def add_penalties(self, loss, images):
+    def add_penalties(self, loss, images, starts=None):
         for r, weights in self.penalties:
-            loss = loss + ops.sum(weights * r.penalty(images))
+            loss = loss + ops.sum(weights * _penalty(r, images, starts))
         return loss
+
+
+def _penalty(r: Regularizer, images: Any, starts: Any) -> Any:
+    """A penalty per image; one that reads the start compares each image with its own."""
+    return r.penalty(images, starts) if r.reads_start else r.penalty(images)
 
 
 def _all(new, old):

@@ -92,30 +92,108 @@ def _conv_one_channel(layer: keras.layers.Conv2D, x: Any, kernel: Any, bias: Any
     out = ops.expand_dims(ops.transpose(out, (2, 0, 1)), -1)  # (B, H', W', 1)
     if bias is not None:
         out = out + ops.reshape(bias, (b, 1, 1, 1))
-    return layer.activation(out)
+    return out
 
 
 def _dense_one_unit(layer: keras.layers.Dense, x: Any, kernel: Any, bias: Any) -> Any:
     out = ops.sum(x * kernel, axis=-1, keepdims=True)
     if bias is not None:
         out = out + ops.reshape(bias, (-1, 1))
-    return layer.activation(out)
+    return out
+
+
+def is_relu(layer: keras.layers.Layer) -> bool:
+    """A plain ``Conv2D`` or ``Dense`` whose activation is a ReLU: its pre-activation can be
+    computed from its input, and a unit that is off there has no gradient."""
+    return (
+        type(layer) in (keras.layers.Conv2D, keras.layers.Dense)
+        and getattr(layer.activation, "__name__", "") == "relu"
+        and getattr(layer, "data_format", "channels_last") == "channels_last"
+        and getattr(layer, "groups", 1) == 1
+    )
+
+
+def _pre_activation(layer: keras.layers.Layer, x: Any) -> Any:
+    """The layer's output before its activation, from its input."""
+    if isinstance(layer, keras.layers.Conv2D):
+        out = layer.convolution_op(x, layer.kernel)
+    else:
+        out = ops.matmul(x, layer.kernel)
+    return out + layer.bias if layer.use_bias else out
+
+
+@keras.ops.custom_gradient
+def redirected_relu(x: Any) -> Any:
+    """A ReLU whose gradient is redirected (Lucid's): where an image's ReLU passes no
+    gradient at all, the gradient passes through anyway, except where it would push a
+    negative input lower. The forward value is the ReLU's."""
+    on = ops.greater(x, 0.0)
+
+    def grad(*args: Any, upstream: Any = None) -> Any:
+        if upstream is None:
+            (upstream,) = args
+        plain = ops.where(on, upstream, ops.zeros_like(upstream))
+        lower = ops.logical_and(ops.logical_not(on), ops.greater(upstream, 0.0))
+        redirected = ops.where(lower, ops.zeros_like(upstream), upstream)
+        axes = tuple(range(1, len(x.shape)))
+        passes = ops.sum(ops.square(plain), axis=axes, keepdims=True) > 0.0
+        return ops.where(passes, plain, redirected)
+
+    return ops.relu(x), grad
+
+
+def redirected_clone(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` (same weights) whose ReLUs have redirected gradients.
+
+    Covers ReLUs inside ``Conv2D`` and ``Dense`` layers and ``Activation('relu')`` layers;
+    a model that cannot be cloned (subclassed) is refused with a message.
+    """
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        new = layer.__class__.from_config(layer.get_config())
+        if getattr(getattr(layer, "activation", None), "__name__", "") == "relu":
+            new.activation = redirected_relu
+        return new
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"Redirected ReLU gradients need a functional or sequential model to copy; "
+            f"'{model.name}' could not be copied ({err})."
+        ) from None
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 class Reader:
     """``reader(images) -> {layer: activations}`` for the layers a chunk reads.
 
     A sliced layer's activations have one channel per image: the one that
-    image reads.
+    image reads. With ``pre_activation``, :meth:`both` also gives the ReLU layers'
+    activations before the ReLU (computed from the layer's input, at no extra cost).
     """
 
-    def __init__(self, model: keras.Model, layers: Sequence[str], sliced: Slice | None) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        layers: Sequence[str],
+        sliced: Slice | None,
+        pre_activation: bool = False,
+    ) -> None:
         self.layers = list(layers)
         self.sliced = sliced
+        self.linear = {
+            name
+            for name in self.layers
+            if (pre_activation and is_relu(model.get_layer(name)))
+            or (sliced and name == sliced.layer)
+        }
+        self.owners = {name: model.get_layer(name) for name in self.linear}
         outputs = []
         for name in self.layers:
             layer = model.get_layer(name)
-            outputs.append(layer.input if sliced and name == sliced.layer else layer.output)
+            outputs.append(layer.input if name in self.linear else layer.output)
         self.truncated = keras.Model(model.inputs[0], outputs)
         self.kernel = self.bias = None
         if sliced:
@@ -131,16 +209,26 @@ class Reader:
             if layer.use_bias:
                 bias = np.asarray(keras.ops.convert_to_numpy(layer.bias))
                 self.bias = ops.convert_to_tensor(bias[sliced.channels])
-            self.layer = layer
 
     def __call__(self, images: Any) -> dict[str, Any]:
+        return self.both(images)[0]
+
+    def both(self, images: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(activations, pre-activations)``: the second holds the layers computed from
+        their input (the ReLU layers with ``pre_activation``, and a sliced layer) before
+        their activation, and the other read layers as they are."""
         outs = self.truncated(images, training=False)
         outs = list(outs) if isinstance(outs, list | tuple) else [outs]
         acts = dict(zip(self.layers, outs, strict=True))
-        if self.sliced:
-            x = acts[self.sliced.layer]
-            if isinstance(self.layer, keras.layers.Conv2D):
-                acts[self.sliced.layer] = _conv_one_channel(self.layer, x, self.kernel, self.bias)
+        pre = dict(acts)
+        for name in self.linear:
+            x, layer = acts[name], self.owners[name]
+            if self.sliced and name == self.sliced.layer:
+                one = (
+                    _conv_one_channel if isinstance(layer, keras.layers.Conv2D) else _dense_one_unit
+                )
+                pre[name] = one(layer, x, self.kernel, self.bias)
             else:
-                acts[self.sliced.layer] = _dense_one_unit(self.layer, x, self.kernel, self.bias)
-        return acts
+                pre[name] = _pre_activation(layer, x)
+            acts[name] = layer.activation(pre[name])
+        return acts, pre

@@ -109,7 +109,8 @@ def rank_images(
         ``top``, ``bottom``: ``(units, k)`` image indices, strongest (weakest) first;
         ``top_scores``, ``bottom_scores``: their scores; ``top_positions``,
         ``bottom_positions``: ``(units, k, 2)`` row and column of the maximum
-        (zeros for a dense layer).
+        (zeros for a dense layer); ``active_share``: ``(units,)`` the share of the images
+        each unit is active on (score above zero).
 
     Raises:
         ValueError: ``k`` larger than half the split.
@@ -144,4 +145,5 @@ def rank_images(
         "bottom_scores": score[rows, bottom],
         "top_positions": position[rows, top],
         "bottom_positions": position[rows, bottom],
+        "active_share": (score > 0).mean(axis=1),
     }

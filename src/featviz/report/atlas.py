@@ -318,6 +318,11 @@ def build_model_pages(
                 "record": f_record,
                 "recommended": rec_result.numbers["setting"] if rec_result else None,
                 "rec_record": site.record(rec_path) if rec_path else None,
+                "reach": {
+                    kind: {k: result.numbers.get(k) for k in ("live", "stuck", "below_best")}
+                    for kind, result in (("seed", filters[layer]), ("recommended", rec_result))
+                    if result is not None and "live" in result.numbers
+                },
             }
         )
     _page(
@@ -348,10 +353,16 @@ def _recommended(site, base, layer, index, rec, u, result, path) -> dict[str, An
         "images": list(zip(images, rec["max_values"][u].tolist(), strict=True)),
         "best": images[best],
         "best_value": float(rec["max_values"][u, best]),
-        "min_image": site.png(
-            f"{base}/{layer}/{index}-minimized.png", rec["min_images"][u], UNIT_SCALE
+        "min_images": list(
+            zip(
+                [
+                    site.png(f"{base}/{layer}/{index}-minimized-{k}.png", im, UNIT_SCALE)
+                    for k, im in enumerate(rec["min_images"][u])
+                ],
+                rec["min_values"][u].tolist(),
+                strict=True,
+            )
         ),
-        "min_value": float(rec["min_values"][u]),
         "two_afc": float(rec["two_afc"][u]),
         "natural_two_afc": float(rec["natural_two_afc"][u]),
         "hf_share": float(np.mean(rec["hf_share"][u])),

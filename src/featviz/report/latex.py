@@ -42,6 +42,7 @@ UNICODE = {
     "≥": r"$\ge$",
     "≈": r"$\approx$",
     "→": r"$\rightarrow$",
+    "τ": r"$\tau$",
     "é": r"\'e",
 }
 _SPECIAL = {

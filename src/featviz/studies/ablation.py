@@ -4,7 +4,7 @@ The seed study tried regularizers on its class visualizations (its figures 9
 and 10) and judged them by eye. Here every class, and a seeded sample of live
 units of each chosen layer, is rendered under each *setting*: the seed's
 unregularized recipe (``none``), each regularizer family alone, and the
-combinations the config lists, each from several start images (restarts).
+combinations the config lists, each from ``references`` start images.
 Settings that share a parameterization run as one batch (render variants).
 Every image is then measured (:mod:`featviz.metrics`):
 
@@ -14,7 +14,10 @@ Every image is then measured (:mod:`featviz.metrics`):
 - units: the machine two-alternative score, with the unit's maximizing and
   minimizing visualizations as references (both are rendered), against the
   ceiling that natural exemplars give on the same units;
-- all: the high-frequency share, and the diversity over restarts.
+- all: the high-frequency share, and the diversity over starts.
+
+The two-alternative task sees as many references on each side: ``references``
+maximizing and minimizing visualizations, and as many natural exemplars for its ceiling.
 
 A setting's *score* is the mean of its mean transferability (classes) and its
 mean two-alternative score (units); the setting with the highest score is the
@@ -43,7 +46,13 @@ from featviz.studies.base import Job, Settings, Study
 from featviz.studies.convergence import sample_units
 
 #: Keys of a recipe that make its parameterization: settings that differ elsewhere share a batch.
-PARAMETERIZATION_KEYS = ("parameterization", "decorrelate", "fourier_decay")
+PARAMETERIZATION_KEYS = (
+    "parameterization",
+    "decorrelate",
+    "fourier_decay",
+    "start",
+    "relu_gradient",
+)
 #: Real test images whose embeddings plausibility compares against (a seeded subset).
 PLAUSIBILITY_IMAGES = 1000
 
@@ -104,10 +113,120 @@ def named_recipes(settings: Settings, channels: int | None = None) -> dict[str, 
     return recipes
 
 
-def score(transfer: float | None, two_afc: float | None) -> float:
-    """A setting's score: the mean of what is measured of it (NaN if nothing is)."""
-    parts = [v for v in (transfer, two_afc) if v is not None and np.isfinite(v)]
-    return float(np.mean(parts)) if parts else float("nan")
+def parts(recipe: Mapping[str, Any]) -> int:
+    """How much a recipe adds to plain pixels: a parameterization other than pixels,
+    decorrelated colour, transforms, and each regularizer count one. Among settings that
+    the ablation cannot tell apart, the one with the fewest parts is chosen."""
+    return (
+        (recipe["parameterization"] != "pixel")
+        + bool(recipe["decorrelate"])
+        + (recipe["transforms"] != "none")
+        + sum(1 for v in recipe["regularizers"].values() if v)
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The setting chosen for one layer's targets, and how sure the choice is."""
+
+    layer: str
+    setting: str
+    best: str  # the highest mean score (the choice, unless a simpler setting is tied)
+    tied: list[str]  # settings not told apart from the best, best first
+    targets: int
+    means: dict[str, float]
+    intervals: dict[str, list[float]]  # each setting's difference to the best
+    ceiling: float
+    shortfall: list[float]  # the chosen setting minus the ceiling: mean, interval
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "setting": self.setting,
+            "best": self.best,
+            "tied": self.tied,
+            "targets": self.targets,
+            "score": self.means[self.setting],
+            "ceiling": self.ceiling,
+            "shortfall": self.shortfall,
+            "means": self.means,
+            "intervals": self.intervals,
+        }
+
+
+#: Name of the choice over every target, for layers the ablation did not sample.
+EVERY_LAYER = "every layer"
+
+
+def choose(
+    names: Sequence[str],
+    recipes: Mapping[str, Mapping[str, Any]],
+    afc: np.ndarray,
+    ceiling: np.ndarray,
+    targets: Sequence[Target],
+    seed: int,
+) -> dict[str, Choice]:
+    """Per layer (and over every target), the setting to recommend: the highest mean
+    two-alternative score over the layer's targets, compared pairwise on the same targets
+    and starts (:func:`featviz.metrics.paired_bootstrap`); among the settings its 95 %
+    interval cannot tell from the best, the one with the fewest :func:`parts`."""
+    layers = list(dict.fromkeys(t.layer for t in targets if t.kind != "min"))
+    groups = {layer: [t.layer == layer for t in targets] for layer in layers}
+    groups[EVERY_LAYER] = [t.kind != "min" for t in targets]
+    chosen = {}
+    for layer, mask in groups.items():
+        mask = np.asarray(mask) & np.isfinite(afc).all(axis=0)
+        if not mask.any():
+            continue
+        paired = metrics.paired_bootstrap(afc[:, mask], seed)
+        tied = sorted(paired.tied(), key=lambda s: -paired.means[s])
+        pick = min(tied, key=lambda s: (parts(recipes[names[s]]), -paired.means[s]))
+        gap = metrics.paired_bootstrap(np.stack([afc[pick, mask], ceiling[mask]]), seed)
+        sign = 1.0 if gap.best == 1 else -1.0  # the chosen setting minus the ceiling
+        low, high = sorted(sign * gap.intervals[1 - gap.best])
+        chosen[layer] = Choice(
+            layer=layer,
+            setting=names[pick],
+            best=names[paired.best],
+            tied=[names[s] for s in tied],
+            targets=paired.targets,
+            means={n: float(paired.means[s]) for s, n in enumerate(names)},
+            intervals={n: paired.intervals[s].tolist() for s, n in enumerate(names)},
+            ceiling=float(ceiling[mask].mean()),
+            shortfall=[float(afc[pick, mask].mean() - ceiling[mask].mean()), low, high],
+        )
+    return chosen
+
+
+def ranking_agreement(
+    afc: np.ndarray, afc_second: np.ndarray, targets: Sequence[Target]
+) -> dict[str, float | None]:
+    """Per layer (and over every target), Kendall's tau between the settings' mean
+    two-alternative scores in the two embeddings: do both rank the settings alike?"""
+    from scipy.stats import kendalltau
+
+    layers = list(dict.fromkeys(t.layer for t in targets if t.kind != "min"))
+    groups = {layer: np.array([t.layer == layer for t in targets]) for layer in layers}
+    groups[EVERY_LAYER] = np.array([t.kind != "min" for t in targets])
+    out: dict[str, float | None] = {}
+    for layer, mask in groups.items():
+        mask = mask & np.isfinite(afc).all(axis=0) & np.isfinite(afc_second).all(axis=0)
+        if mask.sum() == 0 or len(afc) < 2:
+            out[layer] = None
+            continue
+        tau = kendalltau(afc[:, mask].mean(axis=1), afc_second[:, mask].mean(axis=1)).statistic
+        out[layer] = float(tau) if np.isfinite(tau) else None
+    return out
+
+
+def agreement(first: Choice, second: Choice) -> str:
+    """``same`` winner, a ``tie`` (either run's choice is among the other's ties), or
+    ``differs``."""
+    if first.setting == second.setting:
+        return "same"
+    if first.setting in second.tied or second.setting in first.tied:
+        return "tie"
+    return "differs"
 
 
 def _fmt(mean: float, spread: float, digits: int = 3) -> str:
@@ -195,15 +314,20 @@ class Scores:
     per_image: list[dict[str, Any]]
     hf_share: np.ndarray
     natural: tuple[float, float]
+    two_afc: np.ndarray  # (settings, targets): each maximized target's score, NaN for the rest
+    ceiling: np.ndarray  # (targets,): its natural-exemplar ceiling, NaN for the rest
+    two_afc_second: np.ndarray  # the same scores in the second embedding
+    embeddings: dict[str, str | None]  # the judge layers of the two embeddings
 
 
 def choose_targets(
-    model: Any, test: Split, settings: Settings
+    model: Any, test: Split, settings: Settings, seed: int
 ) -> tuple[list[Target], dict[tuple[str, int], np.ndarray]]:
-    """Every class (if asked) and a seeded sample of each layer's live units, maximized and
-    minimized; and each sampled unit's mean activation on every test image.
+    """Every class (if asked) and a sample (seeded by ``seed``) of each layer's live units,
+    maximized and minimized; and each one's score on every test image (a unit's mean
+    activation, a class's logit), which ranks its natural exemplars and queries.
 
-    A unit is live if it is above zero on some test image.
+    A unit is live if it is active on enough test images (:func:`featviz.metrics.live`).
     """
     from featviz.engine import for_units
     from featviz.models import probe
@@ -215,11 +339,17 @@ def choose_targets(
         targets += [
             Target("class", table.logits, i, o) for i, o in zip(indices, objectives, strict=True)
         ]
-    unit_acts: dict[tuple[str, int], np.ndarray] = {}
+        targets += [
+            Target("min", table.logits, i, -o) for i, o in zip(indices, objectives, strict=True)
+        ]
+        logits = probe.unit_scores(model, table.logits, test.images)
+        unit_acts = {(table.logits, i): logits[:, i] for i in indices}
+    else:
+        unit_acts = {}
     for layer in settings["layers"]:
         means = probe.unit_scores(model, layer, test.images)
-        live = [int(i) for i in np.flatnonzero(means.max(axis=0) > 0)]
-        for i in sample_units(live, settings["units_per_layer"], settings["seed"]):
+        live = [int(i) for i in np.flatnonzero(metrics.live((means > 0).mean(axis=0)))]
+        for i in sample_units(live, settings["units_per_layer"], seed):
             _, (objective,) = for_units(table, layer, [i])
             unit_acts[(layer, i)] = means[:, i]
             targets += [Target("max", layer, i, objective), Target("min", layer, i, -objective)]
@@ -234,8 +364,9 @@ def render_settings(
     recipes: Mapping[str, Mapping[str, Any]],
     resources: Any,
     settings: Settings,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every target under every recipe, ``restarts`` times: one render call per
+    """Every target under every recipe, ``references`` times: one render call per
     parameterization, its recipes as variants of one batch, deepest layers first so that
     batches truncate and slice.
 
@@ -246,7 +377,7 @@ def render_settings(
     from featviz.models import probe
 
     shape = recipe.input_shape(model)
-    names, restarts = list(recipes), settings["restarts"]
+    names, restarts = list(recipes), settings["references"]
     images = np.zeros((len(names), len(targets), restarts, *shape), dtype=np.float32)
     values = np.zeros((len(names), len(targets), restarts), dtype=np.float32)
     depth = probe.layer_table(model).readable()
@@ -261,10 +392,12 @@ def render_settings(
             model,
             [targets[t].objective for _, t, _ in slots],
             param=cooked[0].param,
+            start=cooked[0].start,
+            relu_gradient=cooked[0].relu_gradient,
             variants=[Variant(c.transforms, tuple(c.regularizers)) for c in cooked],
             variant_of=[v for v, _, _ in slots],
             learning_rate=settings["learning_rate"],
-            seed=settings["seed"],
+            seed=seed,
             batch_size=settings["batch_size"],
             **budget(settings),
         )
@@ -307,12 +440,25 @@ def measure(
     means = metrics.class_means(test.images, test.labels, len(test.class_names))
     judge_images = outputs(judge, flat, judged.embedding_layer()).reshape(*grid, -1)
     judge_natural = outputs(judge, test.images, judged.embedding_layer())
+    # the measure checked in a second embedding: the judge's last conv layer, pooled
+    second = judged.conv_layers()[-1] if judged.conv_layers() else None
+
+    def pooled(x: np.ndarray) -> np.ndarray:
+        acts = outputs(judge, x, second)
+        return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
+
+    if second is not None:
+        second_images = pooled(flat).reshape(*grid, -1)
+        second_natural = pooled(test.images)
+    afc_second = np.full((len(names), len(targets)), np.nan)
 
     two_afc: dict[str, list[float]] = {n: [] for n in names}
     natural: list[float] = []
     unit_afc: dict[tuple[int, int], tuple[float, float]] = {}  # (setting, target) -> scores
+    afc = np.full((len(names), len(targets)), np.nan)
+    ceiling = np.full(len(targets), np.nan)
     for t, target in enumerate(targets):
-        if target.kind != "max":
+        if target.kind == "min":
             continue
         low = next(
             u
@@ -329,7 +475,18 @@ def measure(
                 settings["queries"],
             )
             two_afc[name].append(unit_afc[(s, t)][0])
+            afc[s, t] = unit_afc[(s, t)][0]
+            if second is not None:
+                afc_second[s, t] = metrics.unit_two_afc(
+                    second_natural,
+                    unit_acts[(target.layer, target.index)],
+                    second_images[s, t],
+                    second_images[s, low],
+                    settings["references"],
+                    settings["queries"],
+                )[0]
         natural.append(unit_afc[(0, t)][1])
+        ceiling[t] = unit_afc[(0, t)][1]
 
     rows, per_image = [], []
     shown = [t for t, target in enumerate(targets) if target.kind != "min"]
@@ -383,9 +540,12 @@ def measure(
             "diversity": metrics.mean_and_spread(diversity),
             "logit": metrics.mean_and_spread(found["logit"]),
         }
-        row["score"] = score(row["transfer"][0], row["two_afc"][0])
+        row["score"] = row["two_afc"][0]
         rows.append(row)
-    return Scores(rows, per_image, hf, metrics.mean_and_spread(natural))
+    embeddings = {"first": judged.embedding_layer(), "second": second}
+    return Scores(
+        rows, per_image, hf, metrics.mean_and_spread(natural), afc, ceiling, afc_second, embeddings
+    )
 
 
 def write_summary_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -470,14 +630,32 @@ class Ablation(Study):
         shape = recipe.input_shape(model)
         recipes = named_recipes(settings, shape[-1])
         resources = job.resources(list(recipes.values()))
-        targets, unit_acts = choose_targets(model, test, settings)
-        images, values = render_settings(model, targets, recipes, resources, settings)
-        scores = measure(model, judge, test, targets, unit_acts, images, values, settings)
+        names = list(recipes)
+
+        def sample(seed: int):
+            targets, unit_acts = choose_targets(model, test, settings, seed)
+            images, values = render_settings(model, targets, recipes, resources, settings, seed)
+            scores = measure(model, judge, test, targets, unit_acts, images, values, settings)
+            chosen = choose(names, recipes, scores.two_afc, scores.ceiling, targets, seed)
+            return targets, unit_acts, images, values, scores, chosen
+
+        seed = settings["seed"]
+        targets, unit_acts, images, values, scores, chosen = sample(seed)
+        confirmed = sample(seed + 1)[-1] if settings["confirm"] else {}
+        tau = ranking_agreement(scores.two_afc, scores.two_afc_second, targets)
+        layers = [
+            {
+                **c.row(),
+                "tau": tau.get(key),
+                "confirm": confirmed[key].setting if key in confirmed else None,
+                "agreement": agreement(c, confirmed[key]) if key in confirmed else None,
+            }
+            for key, c in chosen.items()
+        ]
         ranked = sorted(
             scores.rows, key=lambda r: -r["score"] if np.isfinite(r["score"]) else np.inf
         )
         files = {key: job.path(name) for key, name in self.files.items()}
-        names = list(recipes)
         write_npz(
             files["arrays"],
             settings=np.array(names),
@@ -490,10 +668,10 @@ class Ablation(Study):
         )
         write_summary_csv(files["summary"], scores.rows)
         write_scores_csv(files["scores"], scores.per_image)
-        restarts, seed = settings["restarts"], settings["seed"]
+        restarts = settings["references"]
         run_length = (
-            f"{restarts} restarts, {describe_steps(settings)} (lr {settings['learning_rate']:g}, "
-            f"seed {seed})"
+            f"{restarts} starts per objective, {describe_steps(settings)} "
+            f"(lr {settings['learning_rate']:g}, seed {seed})"
         )
         write_text(files["table"], markdown_table(ranked))
         write_text(
@@ -502,13 +680,19 @@ class Ablation(Study):
                 ranked, f"Recipes for {job.label}: mean ± standard deviation; {run_length}."
             ),
         )
-        winner = ranked[0]
+        overall = chosen[EVERY_LAYER]
+        winner = next(r for r in ranked if r["setting"] == overall.setting)
         write_json(
             files["recommended"],
             {
-                "setting": winner["setting"],
-                "recipe": recipes[winner["setting"]],
+                "setting": overall.setting,
+                "recipe": recipes[overall.setting],
                 "score": winner["score"],
+                "layers": {
+                    layer: {"setting": c.setting, "recipe": recipes[c.setting]}
+                    for layer, c in chosen.items()
+                    if layer != EVERY_LAYER
+                },
                 "dataset": job.dataset,
                 "model": job.model_name,
             },
@@ -519,7 +703,10 @@ class Ablation(Study):
         )
         numbers = {
             "rows": ranked,
-            "winner": winner["setting"],
+            "layers": layers,
+            "confirm_seed": seed + 1 if settings["confirm"] else None,
+            "embeddings": scores.embeddings,
+            "winner": overall.setting,
             "natural_two_afc": list(scores.natural),
             "baseline": "none" if "none" in recipes else None,
             "units": len(unit_acts),
@@ -534,7 +721,11 @@ class Ablation(Study):
             figures=figures,
             files=list(files.values()),
             numbers=numbers,
-            seeds={"render_seed": seed, "sample_seed": seed},
+            seeds={
+                "render_seed": seed,
+                "sample_seed": seed,
+                **({"confirm_seed": seed + 1} if settings["confirm"] else {}),
+            },
         )
 
     def draw(
@@ -595,56 +786,39 @@ class Ablation(Study):
         ]
 
     def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
-        """Per dataset and model: the table, and which setting wins by how much."""
+        """Per dataset and model: the settings' table, and per layer the setting chosen,
+        what it is tied with, how far it is from the natural ceiling, and whether the
+        confirmation seed agrees."""
         if not results:
             return None
         runs = []
         for r in results:
             n = r.numbers
             rows = {row["setting"]: row for row in n["rows"]}
-            best = rows[n["winner"]]
-            ranked = [row for row in n["rows"] if np.isfinite(row["score"])]
-            second = ranked[1] if len(ranked) > 1 else None
-            base = rows.get(n["baseline"]) if n["baseline"] else None
             natural = n["natural_two_afc"]
-            beat = [
-                row["setting"]
-                for row in n["rows"]
-                if np.isfinite(row["two_afc"][0]) and row["two_afc"][0] > natural[0]
-            ]
             runs.append(
                 {
-                    "margin": best["score"] - second["score"] if second else None,
-                    "noise": standard_error(best, n),
                     "dataset": r.labels.get("dataset", ""),
                     "model": r.labels.get("model", ""),
                     "table": n["table"],
                     "winner": n["winner"],
-                    "best": best,
-                    "second": second,
-                    "base": base,
+                    "best": rows[n["winner"]],
+                    "base": rows.get(n["baseline"]) if n["baseline"] else None,
                     "natural": natural,
-                    "beat": beat,
+                    "beat": [
+                        row["setting"]
+                        for row in n["rows"]
+                        if np.isfinite(row["two_afc"][0]) and row["two_afc"][0] > natural[0]
+                    ],
                     "units": n["units"],
                     "classes": n["classes"],
                     "restarts": n["restarts"],
+                    "layers": n["layers"],
+                    "confirm_seed": n["confirm_seed"],
+                    "embeddings": n["embeddings"],
                 }
             )
-        return {"runs": runs}
-
-
-def standard_error(row: Mapping[str, Any], numbers: Mapping[str, Any]) -> float:
-    """Standard error of a setting's score: half the root sum of its two means' squared
-    standard errors (the spread over the images of classes, over the units)."""
-    parts = []
-    for key, count in (
-        ("transfer", numbers["classes"] * numbers["restarts"]),
-        ("two_afc", numbers["units"]),
-    ):
-        mean, spread = row[key]
-        if count and np.isfinite(mean):
-            parts.append((spread / np.sqrt(count)) ** 2)
-    return float(np.sqrt(sum(parts)) / len(parts)) if parts else float("nan")
+        return {"runs": runs, "every_layer": EVERY_LAYER}
 
 
 def plot_rows(

@@ -89,20 +89,30 @@ class Job:
 
     def resources(self, recipes: Sequence[Mapping[str, Any]]):
         """What rendering ``recipes`` needs besides settings: the dataset's amplitude spectrum
-        for ``maco``, the prior's decoder for ``prior`` (loaded only when used)."""
-        from featviz.engine.recipe import Resources
+        for ``maco``, the prior's decoder for ``prior``, training images for starts other than
+        grey (each loaded only when used)."""
+        from featviz.data.prepare import load_prepared, to_model_input
+        from featviz.engine.recipe import Resources, needs_images
 
         kinds = {recipe["parameterization"] for recipe in recipes}
-        spectrum = generator = None
+        spectrum = generator = images = None
         if "maco" in kinds:
-            from featviz.data.prepare import load_prepared
-
             spectrum = load_prepared(self.require_data("maco"))["amplitude_spectrum"]
         if "prior" in kinds:
             from featviz.models.probe import load_model
 
             generator = load_model(self.extra("prior"), image_input=False)
-        return Resources(spectrum=spectrum, generator=generator)
+        if any(needs_images(recipe) for recipe in recipes):
+            from featviz.engine.starts import POOL
+
+            if self.data is None:
+                raise ValueError(
+                    "A start other than grey draws on the training images: give the prepared "
+                    "dataset (--data), or set start: grey."
+                )
+            train = load_prepared(self.data)["x_train"]
+            images = to_model_input(train[:POOL])
+        return Resources(spectrum=spectrum, generator=generator, images=images)
 
 
 #: Inputs a study job may need besides its model and data, with what each is.

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from featviz import metrics
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_npz
 from featviz.models.layers import LayerTable
@@ -169,6 +170,9 @@ class Filters(Study):
             ranked[f"{end}_windows"] = windows(
                 fields.get(layer), ranked[f"{end}_positions"], test.shape[1:3]
             )
+        reached = metrics.reach(
+            values, traces[:, 0], ranked["top_scores"][:, 0], ranked["active_share"]
+        )
         arrays, table_path = job.path(self.files["arrays"]), job.path(self.files["table"])
         write_npz(
             arrays,
@@ -205,7 +209,7 @@ class Filters(Study):
             f"from seed {seed}{f', best of {restarts} restarts' if restarts > 1 else ''}; "
             f"{how}. Each image is titled with its {'class' if classes else 'index'} and the "
             "objective reached; grey (or RGB) scale fixed to the input range "
-            f"[0, 1]{', sorted by objective' if by_objective else ''}."
+            f"[0, 1]{', sorted by objective' if by_objective else ''}. {describe_reach(reached)}"
         )
         shown = min(settings["example_rows"], len(indices))
         examples = job.path(self.figures["examples"])
@@ -231,9 +235,40 @@ class Filters(Study):
                 "units": len(indices),
                 "mean_objective": float(values.mean()),
                 "mean_start_objective": float(traces[:, 0].mean()),
+                "recipe": how,
+                **reached,
             },
             seeds={"render_seed": seed},
         )
+
+    def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
+        """Per dataset, model and layer: the live units the recipe left at their start and
+        those its images drive less than their best test image."""
+        rows = [
+            {
+                "dataset": r.labels.get("dataset", ""),
+                "model": r.labels.get("model", ""),
+                **{k: r.numbers[k] for k in ("layer", "units", "live", "stuck", "below_best")},
+            }
+            for r in results
+            if "live" in r.numbers
+        ]
+        if not rows:
+            return None
+        recipes = sorted({r.numbers["recipe"] for r in results if "recipe" in r.numbers})
+        return {"rows": rows, "recipes": recipes}
+
+
+def describe_reach(reached: dict[str, int]) -> str:
+    """A caption sentence: of the live units, how many never left their start and how many
+    end below their best test image."""
+    live = reached["live"]
+    return (
+        f"Of the {live} live unit{'s' if live != 1 else ''} (active on at least "
+        f"{metrics.LIVE_SHARE:.0%} of the test images), {reached['stuck']} never left "
+        f"{'their' if live != 1 else 'its'} start and {reached['below_best']} end below "
+        f"{'their' if live != 1 else 'its'} best test image."
+    )
 
 
 STUDY = Filters()

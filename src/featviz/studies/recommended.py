@@ -4,8 +4,9 @@ The filters study renders each unit the seed's way; the ablation study measures
 which recipe makes visualizations interpretable on a sample of units and writes
 its choice (``recipes_recommended.json``). This study renders every unit the
 filters study rendered (its jobs are the filters study's) again, under that
-recipe: maximized from ``restarts`` start images and minimized once, all in one
-batched call. Each unit is scored
+recipe: maximized and minimized from ``references`` start images each, all in one
+batched call, so the two-alternative task sees as many visualizations on each side as
+natural exemplars. Each unit is scored
 as the ablation scores its sample, so a reader can see how far the sample's
 verdict holds for every unit:
 
@@ -28,8 +29,9 @@ from featviz.io import read_json, read_npz, write_npz
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
 from featviz.results import Figure, Result
+from featviz.settings import validate_definition
 from featviz.studies.base import Job, Settings, Study, format_units
-from featviz.studies.filters import best_restart, plot_grid
+from featviz.studies.filters import describe_reach, plot_grid
 
 
 class Recommended(Study):
@@ -57,63 +59,68 @@ class Recommended(Study):
         model = probe.load_model(job.model)
         judge = probe.load_model(job.extra("judge"))
         table, judged = probe.layer_table(model), probe.layer_table(judge)
-        layer, restarts = job.key, settings["restarts"]
+        layer, k = job.key, settings["references"]
         classes = layer == table.logits
+        # the recipe chosen for this layer, or over every target where it was not sampled
         chosen = read_json(job.extra("recommended"))
-        render_settings = {
-            **chosen["recipe"],
-            "learning_rate": settings["learning_rate"],
-            "seed": settings["seed"],
-        }
+        chosen = chosen.get("layers", {}).get(layer, chosen)
+        render_settings = validate_definition(
+            "render",
+            {
+                **chosen["recipe"],
+                "learning_rate": settings["learning_rate"],
+                "seed": settings["seed"],
+            },
+            f"{job.extra('recommended')}: recipe",
+        )
         data = load_prepared(job.require_data(self.name))
         names = [str(c) for c in data["class_names"]]
         indices = [int(i) for i in read_npz(job.extra("filters"))["indices"]]
         _, objectives = for_units(table, layer, indices, names if classes else None)
         n = len(indices)
+        # k maximizing and k minimizing images per unit, each from its own start: as many
+        # references on each side as the natural ceiling gets
         every, how = recipe.render_with(
             model,
-            [o for o in objectives for _ in range(restarts)] + [-o for o in objectives],
+            [o for o in objectives for _ in range(k)] + [-o for o in objectives for _ in range(k)],
             render_settings,
             job.resources([render_settings]),
             batch_size=settings["batch_size"],
             **budget(settings),
         )
         shape = every.images.shape[1:]
-        max_images = every.images[: n * restarts].reshape(n, restarts, *shape)
-        max_values = every.values[: n * restarts].reshape(n, restarts)
-        min_images, min_values = every.images[n * restarts :], -every.values[n * restarts :]
+        images = every.images.reshape(2, n, k, *shape)
+        values = every.values.reshape(2, n, k) * np.array([1.0, -1.0])[:, None, None]
+        starts = every.traces[:, 0].reshape(2, n, k) * np.array([1.0, -1.0])[:, None, None]
+        max_images, min_images = images
+        max_values, min_values = values
 
         test = to_model_input(data["x_test"])
         scores = probe.unit_scores(model, layer, test)[:, indices]
+        best_test, active = scores.max(axis=0), (scores > 0).mean(axis=0)
+        top = max_values.argmax(axis=1)
+        reached = metrics.reach(
+            max_values.max(axis=1), starts[0, np.arange(n), top], best_test, active
+        )
         embed = judged.embedding_layer()
         natural = probe.activations(judge, test, [embed], batch_size=256)[embed]
-        seen = probe.activations(
-            judge,
-            np.concatenate([max_images.reshape(-1, *shape), min_images]),
-            [embed, judged.logits],
-        )
-        max_emb = seen[embed][: n * restarts].reshape(n, restarts, -1)
-        min_emb = seen[embed][n * restarts :]
+        seen = probe.activations(judge, every.images, [embed, judged.logits])
+        emb = seen[embed].reshape(2, n, k, -1)
         afc = np.array(
             [
                 metrics.unit_two_afc(
-                    natural,
-                    scores[:, u],
-                    max_emb[u],
-                    min_emb[u : u + 1],
-                    settings["references"],
-                    settings["queries"],
+                    natural, scores[:, u], emb[0, u], emb[1, u], k, settings["queries"]
                 )
                 for u in range(n)
             ]
         )
-        hf = metrics.high_frequency_share(max_images.reshape(-1, *shape)).reshape(n, restarts)
+        hf = metrics.high_frequency_share(max_images.reshape(-1, *shape)).reshape(n, k)
         diversity = np.array([metrics.diversity(max_images[u]) for u in range(n)])
-        confidence = np.full((n, restarts), np.nan)
+        confidence = np.full((n, k), np.nan)
         if classes:
-            logits = seen[judged.logits][: n * restarts].reshape(n, restarts, -1)
+            logits = seen[judged.logits].reshape(2, n, k, -1)[0]
             confidence = np.stack(
-                [metrics.transferability(logits[u], [indices[u]] * restarts) for u in range(n)]
+                [metrics.transferability(logits[u], [indices[u]] * k) for u in range(n)]
             )
         arrays = job.path(self.files["arrays"])
         write_npz(
@@ -121,31 +128,36 @@ class Recommended(Study):
             indices=np.array(indices),
             max_images=max_images,
             max_values=max_values,
+            max_start_values=starts[0],
             min_images=min_images,
             min_values=min_values,
+            best_test=best_test,
+            active_share=active,
             two_afc=afc[:, 0],
             natural_two_afc=afc[:, 1],
             hf_share=hf,
             diversity=diversity,
             confidence=confidence,
-            stopped=every.stopped[: n * restarts].reshape(n, restarts)[:, 0],
+            stopped=every.stopped.reshape(2, n, k)[0, :, 0],
         )
 
-        pick = best_restart(max_values.ravel(), restarts)
         labels = [names[i] if classes else f"#{i}" for i in indices]
         steps = describe_steps(settings, every.stopped)
         lr, seed = settings["learning_rate"], settings["seed"]
         png = job.path(self.figures["figure"])
         title = f"{layer}: recommended recipe '{chosen['setting']}', seed {seed}"
-        plot_grid(every.images[pick], every.values[pick], labels, title, png)
+        shown = np.arange(n), top
+        plot_grid(max_images[shown], max_values[shown], labels, title, png)
         noun = "class" if classes else "unit"
         caption = (
             f"{format_units(labels if classes else indices, noun)} of {layer} of {job.label} "
             f"under the recipe the ablation chose ('{chosen['setting']}': {how}): "
             f"{steps} at learning rate {lr:g} from seed {seed}, the best of "
-            f"{restarts} restarts shown, titled with the objective reached. Mean machine "
-            f"two-alternative score {np.nanmean(afc[:, 0]):.3f} (natural exemplars: "
-            f"{np.nanmean(afc[:, 1]):.3f}); high-frequency share {hf.mean():.3f}."
+            f"{k} maximizing starts shown, titled with the objective reached. Mean machine "
+            f"two-alternative score {np.nanmean(afc[:, 0]):.3f} with {k} maximizing and {k} "
+            f"minimizing images as references (natural exemplars, {k} and {k}: "
+            f"{np.nanmean(afc[:, 1]):.3f}); high-frequency share {hf.mean():.3f}. "
+            f"{describe_reach(reached)}"
         )
         numbers: dict[str, Any] = {
             "layer": layer,
@@ -156,6 +168,8 @@ class Recommended(Study):
             "hf_share": metrics.mean_and_spread(hf.ravel()),
             "diversity": metrics.mean_and_spread(diversity),
             "mean_objective": float(max_values.max(axis=1).mean()),
+            "references": k,
+            **reached,
         }
         if classes:
             numbers["confidence"] = metrics.mean_and_spread(confidence.ravel())
@@ -178,7 +192,13 @@ class Recommended(Study):
             key = (r.labels.get("dataset", ""), r.labels.get("model", ""))
             run = runs.setdefault(
                 key,
-                {"dataset": key[0], "model": key[1], "setting": r.numbers["setting"], "rows": []},
+                {
+                    "dataset": key[0],
+                    "model": key[1],
+                    "setting": r.numbers["setting"],
+                    "references": r.numbers["references"],
+                    "rows": [],
+                },
             )
             run["rows"].append({**r.numbers, "verdict": verdict(r.numbers)})
         return {"runs": list(runs.values())}
