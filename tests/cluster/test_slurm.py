@@ -59,6 +59,7 @@ SMALL = {
         "classes": False,
         "steps": 4,
         "references": 2,
+        "confirm": False,  # the second seed is tested in tests/studies
         "queries": 4,
         "settings": {"none": {}},
         "combinations": {},

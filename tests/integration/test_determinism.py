@@ -42,6 +42,7 @@ SMALL = {
         "units_per_layer": 1,
         "steps": 6,
         "references": 2,
+        "confirm": False,  # the second seed is tested in tests/studies
         "queries": 8,
         "settings": {
             "none": {},

@@ -42,6 +42,7 @@ def own_run(tmp_path_factory):
             "units_per_layer": 1,
             "steps": 4,
             "references": 2,
+            "confirm": False,  # the second seed is tested in tests/studies
             "queries": 5,
             "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
             "combinations": {},
