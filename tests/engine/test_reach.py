@@ -189,3 +189,19 @@ def test_exemplar_starts_rank_the_pool_per_objective(tiny_model):
     assert picks.tolist() == [order[0], order[1], order[-1]]  # best, next, and the least
     with pytest.raises(ValueError, match="needs 31 pool images per objective"):
         exemplar_picks(scores, np.zeros(31, dtype=np.int64))
+
+
+def test_a_dead_unit_has_no_exemplar_and_keeps_the_grey_start(tiny_model):
+    """An objective that scores every pool image alike (a unit never active) starts from
+    the parameterization's own start, not from whichever image the ranking lists first."""
+    from featviz.engine import channel, render
+    from featviz.engine.starts import Start, exemplar_picks
+
+    scores = np.array([[0.0, 0.0, 0.0], [0.1, 0.3, 0.2]])
+    assert exemplar_picks(scores, np.array([0, 1, 1])).tolist() == [-1, 1, 2]
+    pool = np.random.default_rng(5).uniform(size=(6, 12, 12, 1)).astype(np.float32)
+    dead = 0.0 * channel("conv1", 0)  # zero on every image
+    kwargs = {"steps": 1, "progress": False}
+    grey = render(tiny_model, [dead], **kwargs)
+    started = render(tiny_model, [dead], start=Start("exemplars", pool), **kwargs)
+    np.testing.assert_array_equal(started.images, grey.images)

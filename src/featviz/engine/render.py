@@ -419,11 +419,12 @@ def render(
         which = np.array([distinct.index(o) for o in objectives])
         picks = exemplar_picks(pool_scores(model, distinct, start.pool), which)
     first = start.images(len(objectives), seed, image_shape, picks)
-    if first is None or not param.invertible:
-        start_params = param.init(len(objectives), seed)
-    else:
-        start_params = ops.convert_to_numpy(param.from_image(ops.convert_to_tensor(first)))
-        start_params = np.asarray(start_params, dtype=np.float32)
+    start_params = param.init(len(objectives), seed)
+    if first is not None and param.invertible:
+        # objectives without an exemplar (picks -1: dead units) keep the parameterization's start
+        own = np.ones(len(objectives), bool) if picks is None else np.asarray(picks) >= 0
+        given = ops.convert_to_numpy(param.from_image(ops.convert_to_tensor(first[own])))
+        start_params[own] = np.asarray(given, dtype=np.float32)
 
     images, values, traces, stopped = [], [], [], []
     activations: dict[str, list[np.ndarray]] = {}

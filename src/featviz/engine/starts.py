@@ -77,7 +77,7 @@ class Start:
         if self.kind == "exemplars":
             if picks is None or len(picks) != n:
                 raise ValueError(f"The exemplars start needs {n} picks of the pool's images.")
-            picked = pool[np.asarray(picks)].astype(np.float32)
+            picked = pool[np.maximum(np.asarray(picks), 0)].astype(np.float32)
         elif self.kind == "natural":
             picked = pool[rng.integers(0, len(pool), size=n)].astype(np.float32)
         else:
@@ -99,7 +99,9 @@ class Start:
 def exemplar_picks(scores: np.ndarray, which: np.ndarray) -> np.ndarray:
     """The pool image each objective starts from: objective ``i`` is the ``r``-th
     occurrence of distinct objective ``which[i]``, and starts from that objective's
-    ``r``-th best image by ``scores`` (``(distinct objectives, pool)``)."""
+    ``r``-th best image by ``scores`` (``(distinct objectives, pool)``); ``-1`` where the
+    objective scores every pool image alike (a dead unit): it has no exemplar, and starts
+    from the parameterization's own start."""
     which = np.asarray(which, dtype=np.int64)
     seen: dict[int, int] = {}
     ranks = np.empty(len(which), dtype=np.int64)
@@ -112,4 +114,5 @@ def exemplar_picks(scores: np.ndarray, which: np.ndarray) -> np.ndarray:
             f"the pool has {scores.shape[1]}."
         )
     order = np.argsort(-scores, axis=1, kind="stable")
-    return order[which, ranks]
+    flat = scores.max(axis=1) == scores.min(axis=1)
+    return np.where(flat[which], -1, order[which, ranks])
