@@ -180,6 +180,17 @@ def test_a_model_has_settings_of_its_own(tmp_path, monkeypatch):
         plan.check(cfg)
 
 
+def test_a_trained_architecture_has_settings_of_its_own():
+    """models.cnn3.settings replaces keys of a study's section for cnn3 alone; the layer
+    table is built from the architecture's fields, not refused for the settings beside them."""
+    cfg = config("demo.yaml")
+    cfg["models"]["cnn3"]["settings"] = {"filters": {"steps": 4}}
+    validate(cfg, str(ROOT / "config" / "schema.yaml"), set_default=True)
+    plan.check(cfg)
+    assert yaml.safe_load(plan.job_settings_json(cfg, "filters", "cnn3", "conv1"))["steps"] == 4
+    assert "settings" not in yaml.safe_load(plan.architecture_json(cfg, "cnn3"))
+
+
 def test_planning_does_not_import_keras():
     """The DAG is built from declarations: TensorFlow's start-up is paid by jobs only."""
     import subprocess

@@ -100,8 +100,16 @@ def layer_table(config: Config, dataset: str, model: str) -> LayerTable:
             raise ValueError(f"models.{model}.path: {err}") from None
     spec = dataset_spec(config, dataset)
     return LayerTable.from_architecture(
-        Architecture.from_config(entry, f"models.{model}"), spec.image_shape, len(spec.class_names)
+        Architecture.from_config(architecture_fields(entry), f"models.{model}"),
+        spec.image_shape,
+        len(spec.class_names),
     )
+
+
+def architecture_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``models.<name>`` entry of an architecture without its per-model ``settings``:
+    what the architecture is built from."""
+    return {k: v for k, v in entry.items() if k != "settings"}
 
 
 def model_datasets(config: Config, model: str) -> list[str]:
@@ -165,8 +173,7 @@ def architecture_json(config: Config, model: str) -> str:
     if model == JUDGE:
         return compact_json(config["judge"]["architecture"])
     if model in config["models"]:
-        entry = config["models"][model]
-        return compact_json({k: v for k, v in entry.items() if k != "settings"})
+        return compact_json(architecture_fields(config["models"][model]))
     return compact_json(retrained_models(config)[model][0])
 
 
