@@ -214,6 +214,15 @@ FAULTS = {
         train(settings='{"epochs": 2, "batch_size": 4, "learning_rate": 1}'),
         "the training loss became",
     ),
+    # --- provenance verify (see featviz.verification) --------------------------------------
+    "verify-missing-directory": F(
+        ("provenance", "verify", "{tmp}/gone"),
+        "gone: missing; expected the run's working directory",
+    ),
+    "verify-a-file": F(
+        ("provenance", "verify", "{data}"),
+        "data.npz: a file; expected the run's working directory",
+    ),
 }
 
 

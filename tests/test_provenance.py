@@ -68,3 +68,54 @@ def test_files_the_repository_tracks_are_sources_not_results(tmp_path, monkeypat
     subprocess.run([*git, "commit", "-q", "-m", "readme"], check=True)
     _, problems = verify_tree(tmp_path, allow_dirty=True)
     assert [str(p) for p in problems] == ["report/stray.md: no provenance record of its own"]
+
+
+def test_malformed_records_of_any_shape_are_problems_not_tracebacks(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "fig.png").write_bytes(b"figure")
+    write_sidecars(
+        ["results/fig.png"], record(rule="r", params={}, seeds={}, inputs=[], outputs=[])
+    )
+    good = json.loads(sidecar_path("results/fig.png").read_text())
+    broken = {
+        "inputs": (["results/in.npz"], "'inputs' holds a list, expected an object of path"),
+        "outputs": ("results/fig.png", "'outputs' holds a str, expected an object of path"),
+        "git": ("abc123", "'git' holds a str, expected an object or null"),
+        "artifact": (7, "'artifact' holds a int, expected a path"),
+        "params": ([], "'params' holds a list, expected an object"),
+    }
+    for key, (value, message) in broken.items():
+        sidecar_path("results/fig.png").write_text(json.dumps({**good, key: value}))
+        count, problems = verify_tree(tmp_path, allow_dirty=True)
+        assert count == 0, key
+        assert any(message in str(p) for p in problems), (key, problems)
+    sidecar_path("results/fig.png").write_text("[1, 2]")
+    _, problems = verify_tree(tmp_path, allow_dirty=True)
+    assert any("a JSON list, expected an object" in str(p) for p in problems)
+    with pytest.raises(ValueError, match=r"fig.png: a file; expected the run's working directory"):
+        verify_tree(tmp_path / "results" / "fig.png")
+    with pytest.raises(ValueError, match=r"gone: missing; expected the run's working directory"):
+        verify_tree(tmp_path / "gone")
+
+
+def test_verify_says_why_it_found_nothing_to_read(tmp_path, capsys):
+    from featviz.cli import main
+
+    def verify(path):
+        try:
+            return main(["provenance", "verify", str(path)])
+        except SystemExit as exit:
+            return exit.code
+
+    assert verify(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"Nothing was verified: {tmp_path} is not a run's working directory" in err
+    assert "it has none of resources, results, report" in err
+    (tmp_path / "results").mkdir()
+    assert verify(tmp_path) == 1
+    assert "its results holds no *.prov.json record" in capsys.readouterr().err
+    assert verify(tmp_path / "gone") == 1
+    assert "gone: missing; expected the run's working directory" in capsys.readouterr().err

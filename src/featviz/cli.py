@@ -270,6 +270,19 @@ def cmd_provenance(args: argparse.Namespace) -> Outcome:
     for problem in problems:
         print(f"FAIL {problem}")
     print(f"{count} records read, {len(problems)} problems")
+    if not count and not problems:
+        from featviz.verification import TREES
+
+        here = [t for t in TREES if (Path(args.directory) / t).is_dir()]
+        why = (
+            f"its {', '.join(here)} hold{'s' if len(here) == 1 else ''} no *.prov.json record"
+            if here
+            else f"it has none of {', '.join(TREES)}"
+        )
+        print(
+            f"Nothing was verified: {args.directory} is not a run's working directory ({why}).",
+            file=sys.stderr,
+        )
     if problems or not count:
         raise SystemExit(1)
     return Outcome()

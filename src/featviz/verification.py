@@ -43,6 +43,40 @@ TREES = ("resources", "results", "report")
 SNAKEMAKE_MARKER = ".snakemake_timestamp"
 #: Fields every record has.
 REQUIRED = ("schema", "artifact", "sha256", "inputs", "params", "git")
+#: What each field of a record holds: a checker and its description.
+_SHAPES: dict[str, tuple[Any, str]] = {
+    "artifact": (lambda v: isinstance(v, str), "a path"),
+    "sha256": (lambda v: isinstance(v, str), "a SHA-256 string"),
+    "inputs": (lambda v: _paths_to_digests(v), "an object of path: SHA-256"),
+    "outputs": (lambda v: _paths_to_digests(v), "an object of path: SHA-256"),
+    "params": (lambda v: isinstance(v, dict), "an object"),
+    "git": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "covers": (
+        lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
+        "a list of folders",
+    ),
+}
+
+
+def _paths_to_digests(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def shape_problem(rec: Any) -> str | None:
+    """What makes ``rec`` not a record: a missing field, or one that holds the wrong kind of
+    value (naming what it holds and what it should); None for a well-formed record."""
+    if not isinstance(rec, dict):
+        return f"not a provenance record: a JSON {type(rec).__name__}, expected an object"
+    missing = [k for k in REQUIRED if k not in rec]
+    if missing:
+        return f"not a provenance record: lacks {', '.join(missing)}"
+    for key, (fits, what) in _SHAPES.items():
+        if key in rec and not fits(rec[key]):
+            got = type(rec[key]).__name__
+            return f"not a provenance record: '{key}' holds a {got}, expected {what}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -101,11 +135,9 @@ def load_records(root: Path) -> tuple[dict[Path, dict[str, Any]], list[Problem]]
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
                 problems.append(Problem(name, name, f"not a readable provenance record ({err})"))
                 continue
-            missing = [k for k in REQUIRED if not isinstance(rec, dict) or k not in rec]
-            if missing:
-                problems.append(
-                    Problem(name, name, f"not a provenance record: lacks {', '.join(missing)}")
-                )
+            problem = shape_problem(rec)
+            if problem:
+                problems.append(Problem(name, name, problem))
                 continue
             records[path] = rec
     return records, problems
@@ -120,8 +152,17 @@ def verify_tree(
 
     Returns:
         How many records were read, and every problem found (none: the chain holds).
+
+    Raises:
+        ValueError: ``root`` is not a directory.
     """
     root = Path(root)
+    if not root.is_dir():
+        what = "a file" if root.exists() else "missing"
+        raise ValueError(
+            f"{root}: {what}; expected the run's working directory (the folder holding "
+            f"{', '.join(TREES)})."
+        )
     records, problems = load_records(root)
     produced: dict[str, str] = {}
     for rec in records.values():
