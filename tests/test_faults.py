@@ -93,6 +93,17 @@ FAULTS = {
     "json-not-json": F(
         study("filters", "conv1", "{steps: 2}"), "--settings: not valid JSON (Expecting"
     ),
+    "json-an-array": F(
+        study("filters", "conv1", "[1, 2]"),
+        "--settings: an array, expected a JSON object of settings ({...}): '[1, 2]'",
+    ),
+    "json-a-number": F(
+        train(settings="3"), "--settings: a number, expected a JSON object of settings"
+    ),
+    "json-nested-too-deeply": F(
+        study("filters", "conv1", "[" * 100_000 + "]" * 100_000),
+        "--settings: JSON nested too deeply to read",
+    ),
     "train-rate-too-large": F(
         train(settings='{"learning_rate": 5}'),
         "Setting train.learning_rate: 5 is greater than the maximum of 1",

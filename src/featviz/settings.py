@@ -146,8 +146,9 @@ def defaults(name: str) -> dict[str, Any]:
     return validate_section(name, {})
 
 
-def parse_json(text: str, argument: str) -> Any:
-    """Parse a JSON command-line argument, naming ``argument`` when it is not JSON.
+def parse_json(text: str, argument: str) -> dict[str, Any]:
+    """Parse a JSON command-line argument, an object, naming ``argument`` when it is not JSON,
+    not an object, or nested too deeply to read.
 
     A key given twice in one object is refused: JSON would keep the last one silently.
     """
@@ -162,11 +163,20 @@ def parse_json(text: str, argument: str) -> Any:
 
     shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        return json.loads(text, object_pairs_hook=unique)
+        value = json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as err:
         raise SettingsError(
             f"{argument}: not valid JSON ({err.msg} at character {err.pos}): {shown!r}."
         ) from None
+    except RecursionError:
+        raise SettingsError(f"{argument}: JSON nested too deeply to read: {shown!r}.") from None
+    if not isinstance(value, dict):
+        kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        kind = kinds.get(type(value), "a number")
+        raise SettingsError(
+            f"{argument}: {kind}, expected a JSON object of settings ({{...}}): {shown!r}."
+        )
+    return value
 
 
 def validate_name(kind: str, name: str, argument: str) -> str:
