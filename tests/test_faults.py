@@ -93,6 +93,10 @@ FAULTS = {
     "json-not-json": F(
         study("filters", "conv1", "{steps: 2}"), "--settings: not valid JSON (Expecting"
     ),
+    "units-given-twice": F(
+        study("filters", "conv1", '{"units": {"conv1": [0, 2, 0]}}'),
+        "Setting filters.units.conv1: [0, 2, 0] has non-unique elements",
+    ),
     "json-an-array": F(
         study("filters", "conv1", "[1, 2]"),
         "--settings: an array, expected a JSON object of settings ({...}): '[1, 2]'",
