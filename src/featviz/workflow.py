@@ -82,8 +82,11 @@ def _file_table(path: str) -> LayerTable:
 
 @functools.cache
 def _read_table(path: str, mtime_ns: int) -> LayerTable:
-    """The file's table, read once per version of the file (the DAG asks many times)."""
-    return LayerTable.from_keras_file(path)
+    """The file's table, read once per version of the file (the DAG asks many times); a model
+    whose output is squashed (softmax) is refused."""
+    table = LayerTable.from_keras_file(path)
+    table.check_logits()
+    return table
 
 
 def layer_table(config: Config, dataset: str, model: str) -> LayerTable:

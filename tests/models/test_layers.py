@@ -100,3 +100,25 @@ def test_a_softmax_output_layer_has_its_width():
     scores = keras.layers.Dense(3, name="d")(flat)
     table = layer_table(keras.Model(fixed, keras.layers.Activation("softmax", name="sm")(scores)))
     assert table.logits == "sm" and table.get("sm") == Layer("sm", "Activation", 3, False)
+
+
+@pytest.mark.parametrize("head", ["softmax", "sigmoid", "layer"])
+def test_a_model_whose_output_is_squashed_is_refused_where_it_is_adopted(tmp_path, head):
+    """Class objectives maximize logits; a model file ending in a softmax (or sigmoid) would
+    have them read probabilities under a caption that says logits. The table still
+    describes it; the workflow and import refuse it, naming the layer."""
+    from featviz import workflow as plan
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Flatten()(inputs)
+    if head == "layer":
+        x = keras.layers.Softmax(name="probabilities")(keras.layers.Dense(3, name="scores")(x))
+        name, what = "probabilities", "softmax"
+    else:
+        x = keras.layers.Dense(3, activation=head, name="scores")(x)
+        name, what = "scores", head
+    model = keras.Model(inputs, x)
+    assert layer_table(model).squashed == what
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=rf"output layer '{name}' applies a {what}; featviz"):
+        plan._file_table(str(tmp_path / "m.keras"))

@@ -42,6 +42,7 @@ def adopt(entry: Mapping[str, Any], data: str | Path, out_dir: str | Path) -> Re
     verify(source, RemoteFile(role="model", name=str(source), sha256=entry["sha256"].lower()))
     model = probe.load_model(source)
     table = probe.layer_table(model)
+    table.check_logits()
     arrays = load_prepared(data)
     shape = tuple(arrays["x_test"].shape[1:])
     if table.input_shape != shape:

@@ -72,6 +72,22 @@ class LayerTable:
     layers: tuple[Layer, ...]
     logits: str
     input_shape: tuple[int, ...]
+    #: The activation that squashes the output layer's scores (softmax, sigmoid), if any.
+    squashed: str | None = None
+
+    def check_logits(self) -> None:
+        """Refuse a model whose output is squashed: class objectives maximize logits.
+
+        Raises:
+            ValueError: naming the output layer and its activation, and what to give.
+        """
+        if self.squashed:
+            raise ValueError(
+                f"The model's output layer '{self.logits}' applies a {self.squashed}; featviz "
+                "maximizes class logits, the scores before it (a squashed output saturates, "
+                "and a softmax ties the classes together). Give the model without it: the "
+                "same weights, that layer's activation None."
+            )
 
     def readable(self) -> list[str]:
         """Names of the layers whose outputs an objective may read."""
@@ -219,7 +235,8 @@ class LayerTable:
                 f"The model's input has shape {tuple(first[1:])}; featviz renders images of a "
                 "fixed size (height, width, channels)."
             )
-        return cls(tuple(layers), logits, tuple(int(s) for s in first[1:]))
+        squashed = _squashing(entries[names.index(logits)])
+        return cls(tuple(layers), logits, tuple(int(s) for s in first[1:]), squashed)
 
     @classmethod
     def from_keras_file(cls, path: str | Path) -> LayerTable:
@@ -246,6 +263,20 @@ class LayerTable:
             return cls.from_config(serialized)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
+
+
+#: Output activations that squash class scores (found by name in a layer's config).
+SQUASHING = ("softmax", "log_softmax", "sigmoid")
+
+
+def _squashing(entry: Mapping[str, Any]) -> str | None:
+    """The squashing activation a serialized layer applies to its output, if any."""
+    if entry.get("class_name") == "Softmax":
+        return "softmax"
+    activation = entry.get("config", {}).get("activation")
+    if isinstance(activation, dict):  # a serialized function: its name is its config
+        activation = activation.get("config") or activation.get("class_name")
+    return activation if activation in SQUASHING else None
 
 
 def _first_name(spec: list) -> str:
