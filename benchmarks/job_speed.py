@@ -28,8 +28,9 @@ so reruns skip them. Measured, per shape:
   whether one seed gives bitwise-equal images run to run.
 
 Writes ``benchmarks/job_speed.json``; ``benchmarks/readme_table.py`` adds its rows to the
-README's table. ``--quick`` runs everything at a few steps (a smoke test, numbers
-meaningless). Runs in ``benchmarks/.venv`` (``make benchmarks/.venv/.installed``).
+performance page's table (docs/performance.md). ``--quick`` runs everything at a few steps
+(a smoke test, numbers meaningless). Runs in ``benchmarks/.venv``
+(``make benchmarks/.venv/.installed``).
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ PHASES = {
     "rank_test_images": ("featviz.models.probe", "rank_images"),
     "receptive_fields": ("featviz.models.receptive", "receptive_fields"),
     "write_arrays": ("featviz.studies.filters", "write_npz"),
-    "figure_grid": ("featviz.studies.filters", "plot_grid"),
+    "figure_grid": ("featviz.plotting", "plot_grid"),
     "figure_examples": ("featviz.studies.filters", "plot_examples"),
 }
 

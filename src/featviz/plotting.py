@@ -179,3 +179,33 @@ def tile(maps: np.ndarray, columns: int, pad: int = 1, fill: float = np.nan) -> 
         r, c = divmod(i, columns)
         mosaic[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = maps[i]
     return mosaic
+
+
+def signed_to_grey(projection: np.ndarray) -> np.ndarray:
+    """A projection shown on grey: 0.5 is zero, black and white the largest magnitude."""
+    peak = float(np.abs(projection).max()) or 1.0
+    return 0.5 + 0.5 * projection / peak
+
+
+def plot_grid(
+    images: np.ndarray,
+    values: np.ndarray,
+    labels: Sequence[str],
+    title: str,
+    png: str | Path,
+    order: Sequence[int] | None = None,
+    columns: int = 8,
+) -> list[Path]:
+    """A grid of rendered images titled with their label and final objective value."""
+    order = list(range(len(labels))) if order is None else list(order)
+    columns = columns if len(order) <= 64 else 16
+    rows = -(-len(order) // columns)
+    slots = [divmod(slot, columns) for slot in range(len(order))]
+    fig = image_table(
+        {rc: images[i] for rc, i in zip(slots, order, strict=True)},
+        columns * 0.9,
+        rows * 1.05 + 0.3,
+        titles={rc: f"{labels[i]}  {values[i]:.3g}" for rc, i in zip(slots, order, strict=True)},
+        title=title,
+    )
+    return save_figure(fig, png)

@@ -1,7 +1,8 @@
 import numpy as np
 
 from featviz.results import Result
-from featviz.studies.convergence import STUDY, plateau_numbers, plateau_step, sample_units
+from featviz.studies.convergence import STUDY, plateau_numbers, plateau_step
+from featviz.units import sample_units
 
 
 def test_plateau_of_a_saturating_curve():

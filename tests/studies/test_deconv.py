@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from featviz.plotting import signed_to_grey
 from featviz.studies import get
 from featviz.studies.base import Job
-from featviz.studies.deconv import signed_to_grey
 
 
 def test_projections_of_every_filters_top_examples(tmp_path, tiny_model, tiny_data):

@@ -36,11 +36,11 @@ from markupsafe import Markup
 
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import read_json, read_npz, write_text
+from featviz.plotting import signed_to_grey
 from featviz.provenance import sidecar_path
 from featviz.report.pictures import crop, kernels_image, save_png, strip, trace_svg
 from featviz.report.templating import environment
 from featviz.results import Result, read_manifest
-from featviz.studies.deconv import signed_to_grey
 
 #: The studies whose outputs the atlas reads.
 STUDIES = ("filters", "recommended", "convergence", "deconv", "redundancy", "ablation")

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from featviz import metrics
-from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_json, write_npz, write_text
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
@@ -43,7 +42,14 @@ from featviz.plotting import image_table, new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.settings import validate_definition
 from featviz.studies.base import Job, Settings, Study
-from featviz.studies.convergence import sample_units
+from featviz.units import (
+    Split,
+    live_units,
+    load_test,
+    sample_units,
+    score_units,
+    two_afc_per_unit,
+)
 
 #: Keys of a recipe that make its parameterization: settings that differ elsewhere share a batch.
 PARAMETERIZATION_KEYS = (
@@ -288,15 +294,6 @@ def latex_table(rows: Sequence[Mapping[str, Any]], caption: str) -> str:
 
 
 @dataclass(frozen=True)
-class Split:
-    """A data split in the models' input range, with its labels and class names."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: list[str]
-
-
-@dataclass(frozen=True)
 class Target:
     """What one group of images maximizes: a class, or a unit maximized or minimized."""
 
@@ -327,7 +324,7 @@ def choose_targets(
     maximized and minimized; and each one's score on every test image (a unit's mean
     activation, a class's logit), which ranks its natural exemplars and queries.
 
-    A unit is live if it is active on enough test images (:func:`featviz.metrics.live`).
+    A unit is live as :func:`featviz.units.live_units` says.
     """
     from featviz.engine import for_units
     from featviz.models import probe
@@ -348,8 +345,7 @@ def choose_targets(
         unit_acts = {}
     for layer in settings["layers"]:
         means = probe.unit_scores(model, layer, test.images)
-        live = [int(i) for i in np.flatnonzero(metrics.live((means > 0).mean(axis=0)))]
-        for i in sample_units(live, settings["units_per_layer"], seed):
+        for i in sample_units(live_units(means), settings["units_per_layer"], seed):
             _, (objective,) = for_units(table, layer, [i])
             unit_acts[(layer, i)] = means[:, i]
             targets += [Target("max", layer, i, objective), Target("min", layer, i, -objective)]
@@ -452,44 +448,42 @@ def measure(
         second_natural = pooled(test.images)
     afc_second = np.full((len(names), len(targets)), np.nan)
 
-    two_afc: dict[str, list[float]] = {n: [] for n in names}
-    natural: list[float] = []
-    unit_afc: dict[tuple[int, int], tuple[float, float]] = {}  # (setting, target) -> scores
-    afc = np.full((len(names), len(targets)), np.nan)
-    ceiling = np.full(len(targets), np.nan)
-    for t, target in enumerate(targets):
-        if target.kind == "min":
-            continue
-        low = next(
+    maximized = [t for t, target in enumerate(targets) if target.kind != "min"]
+    minimized = [
+        next(
             u
             for u, o in enumerate(targets)
-            if o.kind == "min" and (o.layer, o.index) == (target.layer, target.index)
+            if o.kind == "min" and (o.layer, o.index) == (targets[t].layer, targets[t].index)
         )
-        for s, name in enumerate(names):
-            unit_afc[(s, t)] = metrics.unit_two_afc(
-                judge_natural,
-                unit_acts[(target.layer, target.index)],
-                judge_images[s, t],
-                judge_images[s, low],
+        for t in maximized
+    ]
+    acts = np.stack([unit_acts[(targets[t].layer, targets[t].index)] for t in maximized], axis=1)
+    afc = np.full((len(names), len(targets)), np.nan)
+    ceiling = np.full(len(targets), np.nan)
+    diversity = np.full((len(names), len(targets)), np.nan)
+    for s, _ in enumerate(names):
+        first = score_units(
+            judge_natural,
+            acts,
+            judge_images[s, maximized],
+            judge_images[s, minimized],
+            images[s, maximized],
+            settings["references"],
+            settings["queries"],
+        )
+        afc[s, maximized], diversity[s, maximized] = first.two_afc, first.diversity
+        ceiling[maximized] = first.ceiling
+        if second is not None:
+            afc_second[s, maximized] = two_afc_per_unit(
+                second_natural,
+                acts,
+                second_images[s, maximized],
+                second_images[s, minimized],
                 settings["references"],
                 settings["queries"],
-            )
-            two_afc[name].append(unit_afc[(s, t)][0])
-            afc[s, t] = unit_afc[(s, t)][0]
-            if second is not None:
-                afc_second[s, t] = metrics.unit_two_afc(
-                    second_natural,
-                    unit_acts[(target.layer, target.index)],
-                    second_images[s, t],
-                    second_images[s, low],
-                    settings["references"],
-                    settings["queries"],
-                )[0]
-        natural.append(unit_afc[(0, t)][1])
-        ceiling[t] = unit_afc[(0, t)][1]
+            )[:, 0]
 
     rows, per_image = [], []
-    shown = [t for t, target in enumerate(targets) if target.kind != "min"]
     for s, name in enumerate(names):
         found: dict[str, list[float]] = {k: [] for k in ("transfer", "ssim", "plaus", "logit")}
         for t, target in enumerate(targets):
@@ -518,8 +512,8 @@ def measure(
                     if target.kind == "class"
                     else {}
                 )
-                if (s, t) in unit_afc:
-                    extra = dict(zip(("two_afc", "natural_two_afc"), unit_afc[(s, t)], strict=True))
+                if target.kind != "min":
+                    extra = {"two_afc": float(afc[s, t]), "natural_two_afc": float(ceiling[t])}
                 per_image.append(
                     {
                         **record,
@@ -529,22 +523,28 @@ def measure(
                         **extra,
                     }
                 )
-        diversity = [metrics.diversity(images[s, t]) for t in shown]
         row = {
             "setting": name,
             "transfer": metrics.mean_and_spread(found["transfer"]),
             "class_ssim": metrics.mean_and_spread(found["ssim"]),
             "plausibility": metrics.mean_and_spread(found["plaus"]),
-            "two_afc": metrics.mean_and_spread(two_afc[name]),
-            "hf_share": metrics.mean_and_spread(hf[s, shown].ravel()),
-            "diversity": metrics.mean_and_spread(diversity),
+            "two_afc": metrics.mean_and_spread(afc[s, maximized]),
+            "hf_share": metrics.mean_and_spread(hf[s, maximized].ravel()),
+            "diversity": metrics.mean_and_spread(diversity[s, maximized]),
             "logit": metrics.mean_and_spread(found["logit"]),
         }
         row["score"] = row["two_afc"][0]
         rows.append(row)
     embeddings = {"first": judged.embedding_layer(), "second": second}
     return Scores(
-        rows, per_image, hf, metrics.mean_and_spread(natural), afc, ceiling, afc_second, embeddings
+        rows,
+        per_image,
+        hf,
+        metrics.mean_and_spread(ceiling[maximized]),
+        afc,
+        ceiling,
+        afc_second,
+        embeddings,
     )
 
 
@@ -586,6 +586,9 @@ def write_scores_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
 
 class Ablation(Study):
     name = "ablation"
+    resources = {"mem_mb": 6000, "runtime": 480}
+    # The longest job: start it as soon as its models exist, beside the short ones.
+    priority = 5
     category = "Ablation"
     sections = {"ablation": "Which recipe? Regularizers measured"}
     figures = {
@@ -623,10 +626,7 @@ class Ablation(Study):
 
         model = probe.load_model(job.model)
         judge = probe.load_model(job.extra("judge"))
-        data = load_prepared(job.require_data(self.name))
-        test = Split(
-            to_model_input(data["x_test"]), data["y_test"], [str(c) for c in data["class_names"]]
-        )
+        test = load_test(job.require_data(self.name))
         shape = recipe.input_shape(model)
         recipes = named_recipes(settings, shape[-1])
         resources = job.resources(list(recipes.values()))

@@ -30,6 +30,7 @@ from featviz.plateau import plateau_step as plateau_at
 from featviz.plotting import new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, layers_and_classes
+from featviz.units import sample_units
 
 #: Optimization steps the seed study ran for every visualization.
 SEED_STEPS = 20_000
@@ -43,15 +44,6 @@ def plateau_step(
     return plateau_at(
         steps, trace, window=window * float(np.asarray(steps)[-1]), tolerance=tolerance
     )
-
-
-def sample_units(candidates: Sequence[int], count: int, seed: int) -> list[int]:
-    """``count`` distinct members of ``candidates`` drawn by ``seed``, sorted (all if fewer)."""
-    candidates = list(candidates)
-    if count >= len(candidates):
-        return sorted(candidates)
-    picked = np.random.default_rng(seed).choice(len(candidates), count, replace=False)
-    return sorted(candidates[int(i)] for i in picked)
 
 
 def plot_traces(steps, traces, names, plateaus, title, png, budget: int | None = None):

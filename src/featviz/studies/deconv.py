@@ -21,19 +21,15 @@ import numpy as np
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import read_npz, write_npz
 from featviz.models.layers import LayerTable
-from featviz.plotting import image_table, save_figure
+from featviz.plotting import image_table, save_figure, signed_to_grey
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units
 
 
-def signed_to_grey(projection: np.ndarray) -> np.ndarray:
-    """A projection shown on grey: 0.5 is zero, black and white the largest magnitude."""
-    peak = float(np.abs(projection).max()) or 1.0
-    return 0.5 + 0.5 * projection / peak
-
-
 class Deconv(Study):
     name = "deconv"
+    resources = {"mem_mb": 4000, "runtime": 120}
+    renders = False
     category = "Deconvnet"
     sections = {"deconv": "Back to pixels: the deconvnet and guided backpropagation"}
     files = {"arrays": "{job}.npz"}

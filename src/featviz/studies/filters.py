@@ -28,33 +28,10 @@ from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, write_npz
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
-from featviz.plotting import image_table, save_figure
+from featviz.plotting import image_table, plot_grid, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units, layers_and_classes
-
-
-def plot_grid(
-    images: np.ndarray,
-    values: np.ndarray,
-    labels: Sequence[str],
-    title: str,
-    png: str | Path,
-    order: Sequence[int] | None = None,
-    columns: int = 8,
-) -> list[Path]:
-    """A grid of rendered images titled with their label and final objective value."""
-    order = list(range(len(labels))) if order is None else list(order)
-    columns = columns if len(order) <= 64 else 16
-    rows = -(-len(order) // columns)
-    slots = [divmod(slot, columns) for slot in range(len(order))]
-    fig = image_table(
-        {rc: images[i] for rc, i in zip(slots, order, strict=True)},
-        columns * 0.9,
-        rows * 1.05 + 0.3,
-        titles={rc: f"{labels[i]}  {values[i]:.3g}" for rc, i in zip(slots, order, strict=True)},
-        title=title,
-    )
-    return save_figure(fig, png)
+from featviz.units import best_restart, describe_reach
 
 
 def windows(field, positions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -95,12 +72,6 @@ def plot_examples(
         column_titles={1: "most", 1 + k: "least"},
     )
     return save_figure(fig, png)
-
-
-def best_restart(values: np.ndarray, restarts: int) -> np.ndarray:
-    """Per objective, the position of its best restart (restarts are consecutive)."""
-    grouped = np.asarray(values).reshape(-1, restarts)
-    return np.arange(len(grouped)) * restarts + grouped.argmax(axis=1)
 
 
 def _indices(settings: Settings, layer: str) -> list[int] | None:
@@ -257,18 +228,6 @@ class Filters(Study):
             return None
         recipes = sorted({r.numbers["recipe"] for r in results if "recipe" in r.numbers})
         return {"rows": rows, "recipes": recipes}
-
-
-def describe_reach(reached: dict[str, int]) -> str:
-    """A caption sentence: of the live units, how many never left their start and how many
-    end below their best test image."""
-    live = reached["live"]
-    return (
-        f"Of the {live} live unit{'s' if live != 1 else ''} (active on at least "
-        f"{metrics.LIVE_SHARE:.0%} of the test images), {reached['stuck']} never left "
-        f"{'their' if live != 1 else 'its'} start and {reached['below_best']} end below "
-        f"{'their' if live != 1 else 'its'} best test image."
-    )
 
 
 STUDY = Filters()

@@ -28,10 +28,11 @@ from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import read_json, read_npz, write_npz
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
+from featviz.plotting import plot_grid
 from featviz.results import Figure, Result
 from featviz.settings import validate_definition
 from featviz.studies.base import Job, Settings, Study, format_units
-from featviz.studies.filters import describe_reach, plot_grid
+from featviz.units import describe_reach, score_units
 
 
 class Recommended(Study):
@@ -106,16 +107,8 @@ class Recommended(Study):
         natural = probe.activations(judge, test, [embed], batch_size=256)[embed]
         seen = probe.activations(judge, every.images, [embed, judged.logits])
         emb = seen[embed].reshape(2, n, k, -1)
-        afc = np.array(
-            [
-                metrics.unit_two_afc(
-                    natural, scores[:, u], emb[0, u], emb[1, u], k, settings["queries"]
-                )
-                for u in range(n)
-            ]
-        )
-        hf = metrics.high_frequency_share(max_images.reshape(-1, *shape)).reshape(n, k)
-        diversity = np.array([metrics.diversity(max_images[u]) for u in range(n)])
+        scored = score_units(natural, scores, emb[0], emb[1], max_images, k, settings["queries"])
+        hf, diversity = scored.hf_share, scored.diversity
         confidence = np.full((n, k), np.nan)
         if classes:
             logits = seen[judged.logits].reshape(2, n, k, -1)[0]
@@ -133,8 +126,8 @@ class Recommended(Study):
             min_values=min_values,
             best_test=best_test,
             active_share=active,
-            two_afc=afc[:, 0],
-            natural_two_afc=afc[:, 1],
+            two_afc=scored.two_afc,
+            natural_two_afc=scored.ceiling,
             hf_share=hf,
             diversity=diversity,
             confidence=confidence,
@@ -154,17 +147,17 @@ class Recommended(Study):
             f"under the recipe the ablation chose ('{chosen['setting']}': {how}): "
             f"{steps} at learning rate {lr:g} from seed {seed}, the best of "
             f"{k} maximizing starts shown, titled with the objective reached. Mean machine "
-            f"two-alternative score {np.nanmean(afc[:, 0]):.3f} with {k} maximizing and {k} "
+            f"two-alternative score {np.nanmean(scored.two_afc):.3f} with {k} maximizing and {k} "
             f"minimizing images as references (natural exemplars, {k} and {k}: "
-            f"{np.nanmean(afc[:, 1]):.3f}); high-frequency share {hf.mean():.3f}. "
+            f"{np.nanmean(scored.ceiling):.3f}); high-frequency share {hf.mean():.3f}. "
             f"{describe_reach(reached)}"
         )
         numbers: dict[str, Any] = {
             "layer": layer,
             "setting": chosen["setting"],
             "units": n,
-            "two_afc": metrics.mean_and_spread(afc[:, 0]),
-            "natural_two_afc": metrics.mean_and_spread(afc[:, 1]),
+            "two_afc": metrics.mean_and_spread(scored.two_afc),
+            "natural_two_afc": metrics.mean_and_spread(scored.ceiling),
             "hf_share": metrics.mean_and_spread(hf.ravel()),
             "diversity": metrics.mean_and_spread(diversity),
             "mean_objective": float(max_values.max(axis=1).mean()),
