@@ -6,8 +6,9 @@
 
 from snakemake.utils import min_version, validate
 
+from featviz.run_summary import failed, finished
 from featviz.settings import check_config_files, validate_config
-from featviz.studies import REGISTRY as STUDIES
+from featviz.studies import every as every_study
 
 min_version("9.0")
 
@@ -42,12 +43,10 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 
 
-# One rule file per study, in report order (featviz.studies.REGISTRY).
-for study in STUDIES:
-
-    include: f"workflow/rules/{study}.smk"
+STUDIES = every_study()
 
 
+include: "workflow/rules/studies.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/atlas.smk"
 
@@ -56,3 +55,12 @@ rule all:
     default_target: True
     input:
         plan.targets(),
+
+
+# A run ends by saying where to look: the report and the atlas, or the failed jobs' logs.
+onsuccess:
+    print(finished())
+
+
+onerror:
+    print(failed(log, workflow.basedir))

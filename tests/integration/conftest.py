@@ -97,4 +97,5 @@ def demo_run(tmp_path_factory):
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     result = snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"))
     assert result.returncode == 0, result.stderr[-4000:]
+    (workdir / "snakemake.out").write_text(result.stdout + result.stderr)
     return workdir

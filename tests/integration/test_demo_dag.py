@@ -57,6 +57,14 @@ def test_report_and_every_figure_exist(demo_run):
     assert "Generated data." in report
 
 
+def test_the_run_ends_saying_where_to_look(demo_run):
+    """Snakemake's last lines are followed by the paths of the report and the atlas."""
+    out = (demo_run / "snakemake.out").read_text()
+    tail = out[out.index("featviz: the run finished") :]
+    assert "report/report.md  (the report)" in tail
+    assert "results/atlas/index.html" in tail
+
+
 def featviz(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(

@@ -12,16 +12,51 @@ from featviz.studies.base import Job, Study, format_units
 from tests.conftest import ROOT
 
 
+@pytest.fixture(scope="module")
+def demo_dry_run(tmp_path_factory) -> dict[str, list[str]]:
+    """Each rule of the demo's dry run with the resources line of its first job."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    workdir = tmp_path_factory.mktemp("dry")
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("snakemake")),
+            "-n",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--configfile",
+            str(ROOT / "config" / "demo.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    found: dict[str, list[str]] = {}
+    rule = None
+    for line in out.stdout.splitlines():
+        if match := re.match(r"^(?:local)?rule (\S+):$", line):
+            rule = match.group(1)
+        elif rule and line.strip().startswith(("resources:", "priority:")):
+            found.setdefault(rule, []).append(line.strip())
+    return found
+
+
 @pytest.mark.parametrize("name", studies.REGISTRY)
-def test_each_study_has_its_rule_schema_section_and_caption_templates(name):
+def test_each_study_has_its_rule_schema_section_and_caption_templates(name, demo_dry_run):
     study = studies.get(name)
     assert study.name == name
     assert name in schema()["properties"], f"config/schema.yaml has no section '{name}'"
-    rule_file = ROOT / "workflow" / "rules" / f"{name}.smk"
-    text = rule_file.read_text()
-    assert re.search(rf"^rule {name}:$", text, re.M), f"{rule_file} defines no rule {name}"
-    assert f'study_outputs("{name}")' in text and "STUDY_COMMAND" in text
-    assert f'study="{name}"' in text and f'job_settings("{name}")' in text
+    # the rule comes from the study's declaration, its resources and priority too
+    assert name in demo_dry_run, f"the demo plans no job of rule {name}"
+    lines = " ".join(demo_dry_run[name])
+    for key, value in study.resources.items():
+        assert f"{key}={value}" in lines, (name, key, lines)
+    assert (f"priority: {study.priority}" in lines) == bool(study.priority)
     for figure in study.figures:
         template = ROOT / "workflow" / "report" / f"{figure}.rst"
         assert f"snakemake.output.{figure}_caption" in template.read_text()
@@ -32,6 +67,13 @@ def test_each_study_has_its_rule_schema_section_and_caption_templates(name):
         assert outputs[f"{figure}_pdf"] == f"{stem}.pdf"
         assert outputs[f"{figure}_caption"] == f"{stem}.caption.rst"
     assert set(study.sections) <= set(studies.sections())
+
+
+def test_the_slurm_profiles_gpu_lines_are_the_rules_that_train_or_render():
+    text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
+    listed = set(re.findall(r"^#   (\w+): \{gpu: 1", text, re.M))
+    rendering = {study.name for study in studies.every() if study.renders}
+    assert listed == rendering | {"train", "train_prior"}
 
 
 def test_sections_follow_the_registry():

@@ -10,6 +10,9 @@ rule atlas:
         "benchmarks/runs/atlas.tsv"
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         title=f"{config['title']}: atlas",
         report=lambda wildcards, input: (

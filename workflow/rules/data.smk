@@ -8,6 +8,9 @@ rule download:
     retries: 1
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         entry=dataset_entry,
     shell:
@@ -26,6 +29,9 @@ rule prepare:
         "benchmarks/runs/prepare/{dataset}.tsv"
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         entry=dataset_entry,
     shell:

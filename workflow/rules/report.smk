@@ -12,6 +12,9 @@ rule report:
         "benchmarks/runs/report.tsv"
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         title=config["title"],
         generated=plan.generated_datasets(config),
@@ -31,5 +34,8 @@ rule pdf:
         "logs/pdf.log",
     conda:
         "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
     shell:
         "featviz pdf --rule pdf {input} > {log} 2>&1"

@@ -99,6 +99,7 @@ rule import_model:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=30,
     params:
         entry=model_file,
         out_dir=subpath(output.model, parent=True),

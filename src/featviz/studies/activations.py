@@ -57,6 +57,8 @@ def plot_feature_maps(
 
 class Activations(Study):
     name = "activations"
+    resources = {"mem_mb": 2000, "runtime": 60}
+    renders = False
     category = "Feature maps"
     sections = {"activations": "Feature maps of the convolutional layers"}
     files = {"arrays": "{job}.npz"}

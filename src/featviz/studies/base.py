@@ -8,6 +8,8 @@ A study is a module holding one :class:`Study` subclass and its instance
 - ``sections``: the report sections it fills, in order, with their titles;
 - ``figures`` and ``files``: the files one job writes, as names under the
   study's folder with ``{job}`` standing for the job's key;
+- ``resources`` and ``priority``: what one job asks of a machine (its rule, and so
+  the cluster, reads them from here);
 - :meth:`Study.jobs`: which jobs a model gets (usually one per layer);
 - :meth:`Study.job_settings`: the slice of the section one job reads, so a change
   to one layer's setting reruns that layer's job only;
@@ -139,6 +141,13 @@ class Study:
     #: The study whose jobs this one runs, all of them, in place of its own :meth:`jobs`
     #: (the recommended study renders every layer the filters study renders).
     same_jobs_as: ClassVar[str | None] = None
+    #: What one job asks of a machine, sized for ``config/paper.yaml``: memory (MB) and
+    #: time (minutes). The rule declares them, and the SLURM executor sends them to sbatch.
+    resources: ClassVar[dict[str, int]] = {"mem_mb": 4000, "runtime": 240}
+    #: Scheduling priority of its jobs (higher starts first among those ready).
+    priority: ClassVar[int] = 0
+    #: Whether its jobs render or train on the accelerator (the GPU lines of the profile).
+    renders: ClassVar[bool] = True
 
     # -- declarations -------------------------------------------------------------------------
 

@@ -101,6 +101,8 @@ def correlation_matrix(responses: np.ndarray) -> np.ndarray:
 
 class Redundancy(Study):
     name = "redundancy"
+    resources = {"mem_mb": 4000, "runtime": 120}
+    renders = False
     category = "Redundancy"
     sections = {"redundancy": "Unused, duplicated and unneeded: filters and depth"}
     figures = {"figure": "{job}.png", "accuracy": "{job}_accuracy.png"}
