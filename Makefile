@@ -7,12 +7,12 @@ BIN := $(abspath $(VENV))/bin
 CORES ?= 2
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint paper-dry-run rulegraph html-report clean bench
+.PHONY: setup demo test lint docs paper-dry-run rulegraph html-report clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev,slurm]"
+	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev,slurm,docs]"
 	touch $@
 
 # System packages from Debian, where this runs as root with apt: $(1) is what they are for,
@@ -49,8 +49,13 @@ setup: $(VENV)/.installed $(VENV)/.latex
 demo: setup
 	snakemake --cores $(CORES) --configfile config/demo.yaml
 
-test: setup $(VENV)/.browser $(VENV)/.slurm lint
+test: setup $(VENV)/.browser $(VENV)/.slurm lint docs
 	pytest
+
+# The manual as a site, in site/ (open site/index.html); --strict fails on a broken link
+# or a docstring that does not render.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 lint: setup
 	ruff check .
@@ -69,7 +74,7 @@ rulegraph: setup
 	snakemake --configfile config/paper.yaml --rulegraph | dot -Tsvg > docs/rulegraph.svg
 
 clean:
-	rm -rf results resources logs benchmarks/runs report/report.* report/provenance.json .snakemake
+	rm -rf results resources logs benchmarks/runs report/report.* report/provenance.json .snakemake site
 
 # Benchmarks run in their own environment: tf-keras-vis needs tf_keras, which is not a
 # dependency of featviz. tf_keras is installed without its dependencies so that it uses

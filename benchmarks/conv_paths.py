@@ -13,7 +13,8 @@ loop (200 steps after a warm-up, milliseconds per step), in one process:
   without XLA.
 
 Writes ``benchmarks/conv_paths.json``; ``benchmarks/readme_table.py`` quotes it under the
-README's table. Random weights: the time does not depend on their values.
+performance page's table (docs/performance.md). Random weights: the time does not depend on
+their values.
 """
 
 from __future__ import annotations

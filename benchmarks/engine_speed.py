@@ -18,7 +18,7 @@ compilation included. Methods:
 
 Needs tf-keras-vis and tf_keras: ``make bench`` sets up ``benchmarks/.venv`` with them.
 Writes ``benchmarks/engine_speed.json``; ``benchmarks/readme_table.py`` turns it into the
-README's table.
+performance page's table (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Write the README's performance table from ``benchmarks/engine_speed.json`` and, when
+"""Write the docs' performance table from ``benchmarks/engine_speed.json`` and, when
 it exists, ``benchmarks/job_speed.json`` (the paper's ``filters`` job, whole); and the
 table of starts from ``benchmarks/reach.json``.
 
-The tables sit between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` (and
-``<!-- reach:start -->``, ``<!-- reach:end -->``) in README.md; this script replaces what
-is there, so the README never quotes a number the benchmark did not produce.
+The tables sit between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
+``docs/performance.md`` and between ``<!-- reach:start -->`` and ``<!-- reach:end -->`` in
+``docs/measures.md``; this script replaces what is there, so the docs never quote a number
+the benchmark did not produce.
 ``tests/test_benchmark_table.py`` checks that they agree.
 """
 
@@ -25,6 +26,10 @@ LABELS = {
 }
 CASES = {"conv2": "64 conv2 filters", "conv3": "128 conv3 filters", "class": "10 class logits"}
 
+
+#: The page each table is written into.
+PERFORMANCE_PAGE = ROOT / "docs" / "performance.md"
+MEASURES_PAGE = ROOT / "docs" / "measures.md"
 
 PEERS = {"tf_keras_vis": "tf-keras-vis 0.8.7", "xplique": "Xplique 2.0.2"}
 TARGETS = {
@@ -298,10 +303,10 @@ def reach_table(reach: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_between(text: str, start: str, end: str, body: str) -> str:
+def replace_between(text: str, start: str, end: str, body: str, where: str = "the page") -> str:
     """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``."""
     if start not in text or end not in text:
-        sys.exit(f"README.md lacks the {start} ... {end} markers.")
+        sys.exit(f"{where} lacks the {start} ... {end} markers.")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
@@ -314,13 +319,16 @@ def load(name: str) -> dict | None:
 
 def main() -> None:
     report = load("engine_speed.json")
-    readme = ROOT / "README.md"
-    text = replace_between(readme.read_text(), START, END, table(report, load("job_speed.json")))
+    page = PERFORMANCE_PAGE
+    body = table(report, load("job_speed.json"))
+    page.write_text(replace_between(page.read_text(), START, END, body, str(page)))
+    print(f"updated the table in {page}")
     reach = load("reach.json")
     if reach is not None:
-        text = replace_between(text, REACH_START, REACH_END, reach_table(reach))
-    readme.write_text(text)
-    print(f"updated the tables in {readme}")
+        page = MEASURES_PAGE
+        body = reach_table(reach)
+        page.write_text(replace_between(page.read_text(), REACH_START, REACH_END, body, str(page)))
+        print(f"updated the table in {page}")
 
 
 if __name__ == "__main__":

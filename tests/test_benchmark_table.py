@@ -1,10 +1,12 @@
-"""The README's performance table is the one the benchmarks' JSON files give."""
+"""The docs' performance tables are the ones the benchmarks' JSON files give."""
 
 import json
 
 from benchmarks.readme_table import (
     END,
+    MEASURES_PAGE,
     PEERS,
+    PERFORMANCE_PAGE,
     REACH_END,
     REACH_START,
     START,
@@ -19,11 +21,11 @@ def _load(name):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def test_readme_table_matches_benchmark_json():
+def test_performance_table_matches_benchmark_json():
     report = _load("engine_speed.json")
     job = _load("job_speed.json")
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(START, 1)[1].split(END, 1)[0].strip()
+    page = PERFORMANCE_PAGE.read_text()
+    section = page.split(START, 1)[1].split(END, 1)[0].strip()
     assert section == table(report, job)
     assert set(report["cases"]) >= {"conv2", "conv3", "class"}
     for case in report["cases"].values():
@@ -65,14 +67,14 @@ def test_job_targets_each_met_or_explained():
                 assert "GFLOP/s" in target["reason"], (shape, name)
 
 
-def test_readme_reach_table_matches_its_json():
+def test_reach_table_matches_its_json():
     """The starts' table is the one benchmarks/reach.json gives, and the defaults the schema
     names are the ones that left no live unit at its start or below its best test image."""
     from featviz.settings import defaults
 
     reach = _load("reach.json")
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(REACH_START, 1)[1].split(REACH_END, 1)[0].strip()
+    page = MEASURES_PAGE.read_text()
+    section = page.split(REACH_START, 1)[1].split(REACH_END, 1)[0].strip()
     assert section == reach_table(reach)
     chosen = defaults("directions")
     name = f"{chosen['start']} + {chosen['relu_gradient'].replace('_', '-')}"

@@ -34,6 +34,7 @@ def test_conda_pins_mirror_pyproject():
     wanted |= pins(project["optional-dependencies"]["tensorflow"])
     wanted |= pins(project["optional-dependencies"]["dev"])
     wanted |= pins(project["optional-dependencies"]["slurm"])
+    wanted |= pins(project["optional-dependencies"]["docs"])
     conda = {}
     for dep in environment()["dependencies"]:
         if isinstance(dep, str) and "=" in dep:

@@ -1,14 +1,22 @@
-"""The README's library example runs as written."""
+"""The library examples of the README and of the docs run as written."""
 
 import re
+
+import pytest
 
 from tests.conftest import ROOT
 
 
-def test_readme_library_example_runs(capsys):
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Library use", 1)[1]
+@pytest.mark.parametrize(
+    ("page", "after", "printed"),
+    [
+        ("README.md", "## Using the engine", ["['class 3']", "(1, 28, 28, 1)"]),
+        ("docs/library.md", "# Library use", ["['class 3']", "(1, 28, 28, 1)"]),
+    ],
+)
+def test_library_example_runs(capsys, page, after, printed):
+    section = (ROOT / page).read_text().split(after, 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, page, "exec"), {})
     out = capsys.readouterr().out
-    assert "['class 3']" in out and "(1, 28, 28, 1)" in out
+    assert all(p in out for p in printed), out

@@ -253,9 +253,10 @@ def unit_two_afc(
     Args:
         natural: ``(N, D)`` embeddings of the split's images.
         activation: ``(N,)`` the unit's score on each of them (ranks the exemplars).
-        max_references, min_references: embeddings of the unit's maximizing and
-            minimizing visualizations.
-        references, queries: natural exemplars per end, as in :func:`exemplars`.
+        max_references: embeddings of the unit's maximizing visualizations.
+        min_references: embeddings of its minimizing visualizations.
+        references: natural exemplars per end, as in :func:`exemplars`.
+        queries: natural queries per end, as in :func:`exemplars`.
 
     Returns:
         ``(score with the visualizations, score with the natural exemplars)``.
