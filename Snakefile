@@ -4,6 +4,8 @@
 #   snakemake --cores 2                                  demo (generated data, minutes)
 #   snakemake --cores 8 --configfile config/paper.yaml   MNIST and SVHN with the seed's budgets
 
+import sys
+
 from snakemake.utils import min_version, validate
 
 from featviz.run_summary import failed, finished
@@ -59,8 +61,8 @@ rule all:
 
 # A run ends by saying where to look: the report and the atlas, or the failed jobs' logs.
 onsuccess:
-    print(finished())
+    print(finished(), file=sys.stderr)
 
 
 onerror:
-    print(failed(log, workflow.basedir))
+    print(failed(log, workflow.basedir), file=sys.stderr)

@@ -475,10 +475,12 @@ def _write_records(args: argparse.Namespace, outcome: Outcome, started: str) -> 
     """Write the provenance record of every file ``outcome`` lists."""
     if not outcome.files:
         return
+    from featviz.code_version import command_module
     from featviz.provenance import record, write_sidecars
 
     result = outcome.result
     base = record(
+        code=command_module(args.command, getattr(args, "name", None)),
         rule=args.rule,
         params=outcome.params,
         seeds=result.seeds if result else {},

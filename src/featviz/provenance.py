@@ -138,6 +138,7 @@ def record(
     inputs: Iterable[str | os.PathLike[str]],
     outputs: Iterable[str | os.PathLike[str]] = (),
     started: str | None = None,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """The parts of a provenance record shared by all outputs of one command.
 
@@ -148,8 +149,12 @@ def record(
         inputs: the files it read (their SHA-256 is recorded).
         outputs: every file it wrote (their SHA-256 too).
         started: when it started (ISO 8601); it finished now.
+        code: the featviz module the command ran; the digest of every featviz module it
+            can import is recorded (:mod:`featviz.code_version`).
     """
-    return {
+    from featviz import code_version
+
+    entry = {
         "schema": SCHEMA,
         "rule": rule,
         "command": shlex.join(["featviz", *sys.argv[1:]]),
@@ -164,6 +169,9 @@ def record(
         "started": started or now(),
         "finished": now(),
     }
+    if code is not None:
+        entry["code"] = {"module": code, "modules": code_version.digests(code)}
+    return entry
 
 
 def collect(root: str | os.PathLike[str], trees: Iterable[str]) -> dict[str, Any]:

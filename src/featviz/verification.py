@@ -16,6 +16,8 @@ link, naming the file and the record:
   canonical one;
 - a recorded git commit that featviz's checkout does not have, or a record made
   from a checkout with uncommitted changes (unless allowed);
+- records that saw two versions of one featviz module (:mod:`featviz.code_version`):
+  a report whose figures come from different code;
 - with a configuration, a record made with settings that differ from what the
   configuration asks for now (an edited config value).
 
@@ -54,6 +56,10 @@ _SHAPES: dict[str, tuple[Any, str]] = {
     "covers": (
         lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
         "a list of folders",
+    ),
+    "code": (
+        lambda v: isinstance(v, dict) and _paths_to_digests(v.get("modules")),
+        "an object whose modules map module: SHA-256",
     ),
 }
 
@@ -257,9 +263,43 @@ def verify_tree(
                 problems.append(Problem(rel, None, "no provenance record of its own"))
             elif rel not in produced:
                 problems.append(Problem(rel, None, "no record lists it"))
+    problems += check_code(records, root)
     if config is not None:
         problems += check_settings(records, root, config)
     return len(records), merge(problems)
+
+
+def check_code(records: Mapping[Path, Mapping[str, Any]], root: Path) -> list[Problem]:
+    """Records that saw two versions of one featviz module: the run mixes code.
+
+    Each record lists the digest of every featviz module its command could import. Where
+    records disagree on a module, the version most records saw is taken as the run's, and
+    each record made with another is named (a job that Snakemake was told not to rerun, or
+    files copied in from another run).
+    """
+    seen: dict[str, dict[str, list[Path]]] = {}
+    for path, rec in records.items():
+        for module, digest in (rec.get("code") or {}).get("modules", {}).items():
+            seen.setdefault(module, {}).setdefault(digest, []).append(path)
+    problems = []
+    for module, versions in sorted(seen.items()):
+        if len(versions) < 2:
+            continue
+        usual = max(versions, key=lambda d: (len(versions[d]), d))
+        for digest, paths in sorted(versions.items()):
+            if digest == usual:
+                continue
+            for path in paths:
+                problems.append(
+                    Problem(
+                        records[path]["artifact"],
+                        str(path.relative_to(root)),
+                        f"made by another version of {module} (SHA-256 {digest[:12]}) than "
+                        f"{len(versions[usual])} other records of this run "
+                        f"({usual[:12]}): the run mixes code; rerun it",
+                    )
+                )
+    return problems
 
 
 def merge(problems: list[Problem]) -> list[Problem]:

@@ -270,6 +270,17 @@ def training_manifests(config: Config) -> list[str]:
 # --- studies -------------------------------------------------------------------------------------
 
 
+def code(command: str, study: str | None = None) -> str:
+    """A rule's ``code`` parameter: the digest of the featviz code its command runs, so that
+    Snakemake's parameter trigger reruns the rule's jobs when that code changes."""
+    from featviz.code_version import command_module, version
+
+    module = command_module(command, study)
+    if module is None:
+        raise ValueError(f"No featviz module is known for the command '{command}'.")
+    return version(module)
+
+
 def study_dir(name: str) -> str:
     """The folder of study ``name`` for one model, with wildcards: its jobs write there."""
     return f"{MODEL_DIR}/{name}"

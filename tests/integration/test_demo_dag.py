@@ -116,6 +116,11 @@ def test_provenance_records_verify(demo_run, tmp_path):
         ("dirty", "made from a checkout with uncommitted changes"),
         ("commit", "made by commit 0000000000000000000000000000000000000000, which featviz's"),
         ("chain", "results/synthetic-digits/cnn3/model.keras: an input that no record produced"),
+        (
+            "code",
+            "results/synthetic-digits/cnn3/recommended/conv1.png: made by another version of "
+            "featviz.units (SHA-256 000000000000)",
+        ),
     ],
 )
 def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expected):
@@ -151,6 +156,12 @@ def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expecte
         (base / "cnn3/joint/conv1-0-1.npz.prov.json").unlink()
     elif tamper == "malformed":
         (base / "cnn3/filters/fc2.csv.prov.json").write_text("{not json")
+    elif tamper == "code":
+        # one figure made before an edit of the scoring module that every other job saw
+        record = base / "cnn3/recommended/conv1.png.prov.json"
+        rec = json.loads(record.read_text())
+        rec["code"]["modules"]["featviz.units"] = "0" * 64
+        record.write_text(json.dumps(rec))
     elif tamper in ("dirty", "commit"):
         record = base / "cnn3/filters/conv2.png.prov.json"
         rec = json.loads(record.read_text())
@@ -168,6 +179,25 @@ def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expecte
     out = featviz(*args, cwd=tmp_path)
     assert out.returncode == 1
     assert expected in out.stdout, out.stdout[-3000:]
+
+
+def test_editing_a_studys_code_reruns_its_jobs_and_what_reads_them(demo_run, tmp_path):
+    """A comment added to the deconv study's module: Snakemake's parameter trigger (the
+    code digest of each rule) reruns the deconv jobs, then the report and the atlas; the
+    other studies, whose code did not change, stay."""
+    import re
+    import shutil
+
+    shutil.copytree(ROOT / "src" / "featviz", tmp_path / "featviz")
+    module = tmp_path / "featviz" / "studies" / "deconv.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    result = snakemake(demo_run, "-n", "--configfile", str(demo_run / "tiny.yaml"), env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.M))
+    assert {k for k in jobs if k not in ("all", "total", "pdf")} == {"deconv", "report", "atlas"}
+    assert jobs["deconv"] == "2"
 
 
 def test_changing_one_setting_reruns_only_what_reads_it(demo_run, tmp_path):

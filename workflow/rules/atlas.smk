@@ -15,6 +15,7 @@ rule atlas:
         runtime=60,
     params:
         title=f"{config['title']}: atlas",
+        code=plan.code("atlas"),
         report=lambda wildcards, input: (
             f"--report {input.report[0]}" if input.report else ""
         ),

@@ -34,6 +34,7 @@ rule prepare:
         runtime=30,
     params:
         entry=dataset_entry,
+        code=plan.code("prepare"),
     shell:
         "featviz prepare --rule prepare --dataset {wildcards.dataset} --entry {params.entry:q}"
         " --raw {input:q} --out {output} > {log} 2>&1"

@@ -18,6 +18,7 @@ rule report:
     params:
         title=config["title"],
         generated=plan.generated_datasets(config),
+        code=plan.code("report"),
     shell:
         "featviz report --rule report --out {output.markdown} --title {params.title:q}"
         " --manifests {input.manifests:q} --metrics {input.metrics:q}"

@@ -26,5 +26,7 @@ for study in STUDIES:
             settings=job_settings(study.name),
             extras=extra_inputs,
             out_dir=plan.study_dir(study.name),
+            # the digest of the code the job runs: a change to it reruns the job
+            code=plan.code("study", study.name),
         shell:
             STUDY_COMMAND

@@ -37,6 +37,7 @@ rule train:
         architecture=architecture,
         settings=train_settings,
         out_dir=subpath(output.model, parent=True),
+        code=plan.code("train"),
     shell:
         "featviz train --rule train --threads {threads} --dataset {wildcards.dataset}"
         " --model-name {wildcards.model} --data {input.data} --architecture {params.architecture:q}"
@@ -75,6 +76,7 @@ rule train_prior:
         runtime=60,
     params:
         settings=plan.section_json(config, "prior"),
+        code=plan.code("train-prior"),
         out_dir=subpath(output.decoder, parent=True),
     shell:
         "featviz train-prior --rule train_prior --threads {threads} --dataset {wildcards.dataset}"
@@ -103,6 +105,7 @@ rule import_model:
     params:
         entry=model_file,
         out_dir=subpath(output.model, parent=True),
+        code=plan.code("import-model"),
     shell:
         "featviz import-model --rule import_model --threads {threads}"
         " --model-name {wildcards.model} --entry {params.entry:q} --data {input.data}"
