@@ -83,49 +83,66 @@ def job_rows(job: dict) -> list[str]:
     return rows
 
 
+def markdown_table(header: list[str], rows: list[list[str]], right: int = 0) -> list[str]:
+    """A Markdown table; the last ``right`` columns are right-aligned (numbers)."""
+    align = ["---"] * (len(header) - right) + ["---:"] * right
+    return [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(align) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def job_notes(job: dict) -> list[str]:
-    """Sentences under the table: per-layer rates against the peers, auto, the render step."""
-    notes = []
-    for shape, entry in job.get("shapes", {}).items():
-        peers = entry.get("peers")
-        if peers:
-            per_layer = "; ".join(
-                f"{layer} "
-                + ", ".join(
-                    f"{r['featviz_rate_over'][n]:.1f}× {PEERS[n]}"
-                    for n in PEERS
-                    if n in r["featviz_rate_over"]
-                )
-                for layer, r in peers["layers"].items()
-            )
-            notes.append(
-                f"{shape}, featviz's image·steps/s over each peer's, per layer, "
-                f"{peers['steps']} steps from the same start images: {per_layer}."
-            )
-            reached = "; ".join(
-                f"{layer} "
-                + ", ".join(
-                    f"{r['featviz']['objective'] / r[n]['objective']:.3f}× {PEERS[n]}'s"
-                    for n in PEERS
-                    if r.get(n, {}).get("objective")
-                )
-                for layer, r in peers["layers"].items()
-            )
-            notes.append(
-                f"{shape}, featviz's mean final objective over each peer's, same runs: "
-                f"{reached}. What each optimizes differs: tf-keras-vis moves the pixel values "
-                "themselves; Xplique, like featviz, the values before a sigmoid, but then "
-                "stretches each image to span all of [0, 1]."
-            )
+    """Tables under the main one: per layer against the peers, where the job's time goes,
+    each target met or not, the render step's batch sizes and the conv paths."""
+    shapes = job.get("shapes", {})
+    out: list[str] = []
+    layers = [
+        [
+            shape,
+            layer,
+            *(f"{r['featviz_rate_over'][n]:.1f}×" for n in PEERS),
+            *(
+                f"{r['featviz']['objective'] / r[n]['objective']:.3f}×"
+                if r.get(n, {}).get("objective")
+                else "—"
+                for n in PEERS
+            ),
+        ]
+        for shape, entry in shapes.items()
+        if entry.get("peers")
+        for layer, r in entry["peers"]["layers"].items()
+    ]
+    if layers:
+        steps = next(e["peers"]["steps"] for e in shapes.values() if e.get("peers"))
+        out += [
+            f"Per layer, featviz against each peer, {steps} steps from the same start images: "
+            "its image·steps/s over the peer's, and its mean final objective over the peer's "
+            "(tf-keras-vis moves the pixel values themselves; Xplique, like featviz, the values "
+            "before a sigmoid, but then stretches each image to span all of [0, 1]).",
+            "",
+            *markdown_table(
+                [
+                    "shape",
+                    "layer",
+                    *(f"rate over {label}" for label in PEERS.values()),
+                    *(f"objective over {label}" for label in PEERS.values()),
+                ],
+                layers,
+                right=2 * len(PEERS),
+            ),
+            "",
+        ]
+    time_rows, rate_rows, auto_lines = [], [], []
+    for shape, entry in shapes.items():
         auto = entry.get("auto")
         if auto and auto.get("layers_done"):
             low = auto.get("objective_ratio_min_unit")
-            notes.append(
-                f"{shape}, `steps: auto`: mean final objective {auto['objective_ratio']:.4f}× "
-                f"that of {auto['ceiling']:,} fixed steps (the first units of layers "
-                f"{', '.join(auto['layers_done'])}, same start images"
-                + (f"; the lowest unit {low:.4f}×" if low is not None else "")
-                + ")."
+            auto_lines.append(
+                f"{shape}: {auto['objective_ratio']:.4f}× the objective of "
+                f"{auto['ceiling']:,} fixed steps"
+                + (f" (lowest unit {low:.4f}×)" if low is not None else "")
             )
         fixed = entry.get("fixed")
         if fixed and all("phases_s" in j for j in fixed["jobs"].values()):
@@ -134,29 +151,43 @@ def job_notes(job: dict) -> list[str]:
             for j in fixed["jobs"].values():
                 for phase, sec in j["phases_s"][hi].items():
                     spent[phase] = spent.get(phase, 0.0) + sec
-            whole = sum(j["seconds"][hi] for j in fixed["jobs"].values())
-            parts = ", ".join(
-                f"{phase.replace('_', ' ')} {sec:.1f} s"
+            time_rows += [
+                [shape, f"{int(hi):,}", phase.replace("_", " "), f"{sec:.1f}"]
                 for phase, sec in sorted(spent.items(), key=lambda kv: -kv[1])
                 if sec >= 0.05
-            )
+            ]
             rate = (
                 entry.get("targets", {})
                 .get("fixed_job_seconds", {})
                 .get("render_image_steps_per_s", {})
             )
-            rates = "; ".join(
-                f"{k} {r:,.0f} image·steps/s, "
-                f"{r * fixed['jobs'][k]['flops_per_image_step'] / 1e9:.0f} GFLOP/s"
+            rate_rows += [
+                [
+                    shape,
+                    k,
+                    f"{r:,.0f}",
+                    f"{r * fixed['jobs'][k]['flops_per_image_step'] / 1e9:.0f}",
+                    f"{fixed['matmul_peak_gflops']:.0f}",
+                ]
                 for k, r in rate.items()
-            )
-            notes.append(
-                f"{shape}, where the job's time goes at {int(hi):,} steps ({whole:.0f} s over "
-                f"its {len(fixed['jobs'])} study jobs): {parts}; the rest is the study's "
-                f"bookkeeping. The render's rate in that run (compilation included), against "
-                f"the machine's {fixed['matmul_peak_gflops']:.0f} GFLOP/s float32 "
-                f"matrix-multiply peak: {rates}."
-            )
+            ]
+    if auto_lines:
+        out += ["`steps: auto`, first units of each layer: " + "; ".join(auto_lines) + ".", ""]
+    if time_rows:
+        out += [
+            "Where the paper's `filters` job spends its time (its study jobs together; the rest "
+            "is the study's bookkeeping), and the render's rate in that run against the "
+            "machine's float32 matrix-multiply peak:",
+            "",
+            *markdown_table(["shape", "steps", "phase", "seconds"], time_rows, right=1),
+            "",
+            *markdown_table(
+                ["shape", "layer", "image·steps/s", "GFLOP/s", "peak GFLOP/s"], rate_rows, right=3
+            ),
+            "",
+        ]
+    targets = []
+    for shape, entry in shapes.items():
         for name, t in entry.get("targets", {}).items():
             measured = t["measured"]
             shown = (
@@ -164,59 +195,82 @@ def job_notes(job: dict) -> list[str]:
                 if isinstance(measured, dict)
                 else f"{measured:,.4g}"
             )
-            verdict = (
-                "met" if t["met"] else f"not met: {t['reason']}" if t.get("reason") else "not met"
+            why = "" if t["met"] else t.get("reason", "")
+            targets.append(
+                [
+                    shape,
+                    TARGETS.get(name, name),
+                    str(t["target"]),
+                    shown,
+                    "met" if t["met"] else "not met",
+                    why,
+                ]
             )
-            notes.append(
-                f"{shape}, target {TARGETS.get(name, name)} {t['target']}: {shown}; {verdict}."
-            )
-        loads = [x[0] for phase in entry.get("load_average", {}).values() for x in phase]
-        if loads:
-            notes.append(
-                f"{shape}: 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
-                "while measured (the 2 cores are shared)."
-            )
+    if targets:
+        out += [
+            "Targets of the paper's `filters` job; where one is not met, the measured reason:",
+            "",
+            *markdown_table(["shape", "target", "goal", "measured", "result", "why not"], targets),
+            "",
+        ]
+    loads = [
+        f"{shape} {min(x):.1f} to {max(x):.1f}"
+        for shape, entry in shapes.items()
+        if (x := [v[0] for phase in entry.get("load_average", {}).values() for v in phase])
+    ]
+    if loads:
+        out += [f"1-minute load average while measured (2 shared cores): {'; '.join(loads)}.", ""]
     step = job.get("render_step", {})
     if step.get("batch_sizes"):
-        sweep = ", ".join(
-            f"{int(b)}: {r['image_steps_per_s']:,.0f}"
-            for b, r in sorted(step["batch_sizes"].items(), key=lambda kv: int(kv[0]))
-        )
-        notes.append(
-            f"Render step, {step['objectives']} {step['layer']} objectives, {step['steps']} "
-            f"steps, image·steps/s by batch size: {sweep}."
-        )
+        out += [
+            f"The render step by batch size ({step['objectives']} {step['layer']} objectives, "
+            f"{step['steps']} steps):",
+            "",
+            *markdown_table(
+                ["batch size", "image·steps/s"],
+                [
+                    [str(int(b)), f"{r['image_steps_per_s']:,.0f}"]
+                    for b, r in sorted(step["batch_sizes"].items(), key=lambda kv: int(kv[0]))
+                ],
+                right=2,
+            ),
+            "",
+        ]
     paths = load("conv_paths.json")
     if paths:
-        parts = []
-        for part, what in (
-            ("sliced_conv2", "conv2 for one channel per image"),
-            ("conv1_whole", "conv1 whole"),
-        ):
-            times = ", ".join(
-                f"{way.replace('_', ' ')} {ms:.2f}"
-                for way, ms in sorted(paths[f"{part}_ms_per_step"].items(), key=lambda kv: kv[1])
+        rows = [
+            [
+                what,
+                way.replace("_", " "),
+                f"{ms:.2f}",
+                "yes" if paths["featviz_uses"][part] == way else "",
+            ]
+            for part, what in (
+                ("sliced_conv2", "conv2, one channel per image"),
+                ("conv1_whole", "conv1 whole"),
             )
-            parts.append(
-                f"{what}: {times} ms per step (featviz uses "
-                f"{paths['featviz_uses'][part].replace('_', ' ')})"
-            )
-        notes.append(
-            f"The two parts of a conv2 step, {paths['images']} images, each timed several ways "
-            f"by `benchmarks/conv_paths.py`: {'; '.join(parts)}."
-        )
+            for way, ms in sorted(paths[f"{part}_ms_per_step"].items(), key=lambda kv: kv[1])
+        ]
+        out += [
+            f"The two parts of a conv2 step ({paths['images']} images), each timed several ways "
+            "by `benchmarks/conv_paths.py`:",
+            "",
+            *markdown_table(["part", "way", "ms per step", "featviz uses"], rows),
+            "",
+        ]
     probe = step.get("bf16_probe")
     if probe:
-        notes.append(
-            f"bfloat16 (`mixed_bfloat16`, {probe['layer']}, a step like the render step's; "
-            f"featviz's render does not run under that policy): "
+        out.append(
+            f"bfloat16 (`mixed_bfloat16`, {probe['layer']}): "
             f"{probe['speed_ratio_bf16_to_fp32']:.2f}× the float32 speed, objective "
             f"{probe['objective_ratio_bf16_to_fp32']:.4f}× float32's, bitwise-equal run to run: "
             f"{'yes' if probe['bf16']['bitwise_equal_run_to_run'] else 'no'}; "
             f"{'adopted' if probe['adopt'] else 'not adopted'} (this CPU "
             f"{'has' if job['machine'].get('avx512_bf16') else 'lacks'} AVX-512 BF16)."
         )
-    return notes
+    while out and out[-1] == "":
+        out.pop()
+    return out
 
 
 def table(report: dict, job: dict | None = None) -> str:
