@@ -51,10 +51,16 @@ def test_report_manifests_in_the_seeds_order():
     order = ["train", *studies.REGISTRY]
     assert study == sorted(study, key=order.index)
     assert "results/synthetic-house-numbers/cnn3/joint/conv1-6-9-12.result.json" in manifests
-    # training 3, activations 3, convergence 4, joint 2, filters 5, directions 3, ablation 1,
-    # recommended 5 (the filters study's layers), deconv 2, redundancy 1
-    per_dataset = 3 + 3 + 4 + 2 + 5 + 3 + 1 + 5 + 2 + 1
-    assert len(manifests) == 2 * per_dataset == len(set(manifests))
+    # the trainings of cnn3, the judge and the prior, then every job of every study
+    per_dataset = {
+        d: 3 + sum(len(plan.study_jobs(cfg, name, d, "cnn3")) for name in studies.REGISTRY)
+        for d in cfg["datasets"]
+    }
+    assert len(manifests) == sum(per_dataset.values()) == len(set(manifests))
+    # the filters study's five layers, and the recommended study renders the same ones
+    assert plan.study_jobs(cfg, "recommended", "synthetic-digits", "cnn3") == plan.study_jobs(
+        cfg, "filters", "synthetic-digits", "cnn3"
+    )
     assert plan.study_inputs(cfg, "ablation", "synthetic-digits", "cnn3", "recipes") == {
         "model": "results/synthetic-digits/cnn3/model.keras",
         "data": "results/synthetic-digits/data/dataset.npz",

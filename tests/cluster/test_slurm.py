@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.tiny import sections
 
 pytestmark = pytest.mark.cluster
 
@@ -34,39 +35,31 @@ SMALL = {
     },
     "models": {"cnn1": {"conv_filters": [4], "kernel_size": 3, "dense_units": [8]}},
     "train": {"epochs": 1, "batch_size": 32},
-    "activations": {"images": 2},
-    "filters": {"units": {"conv1": "all"}, "classes": False, "steps": 4},
-    "convergence": {
-        "layers": ["conv1"],
-        "filters_per_layer": 1,
-        "classes": False,
-        "steps": 10,
-        "record_every": 2,
-    },
-    "joint": {
-        "layer": "conv1",
-        "pairs": [[0, 1]],
-        "triples": [],
-        "weights": [0.0, 1.0],
-        "steps": 4,
-    },
-    "directions": {"layers": ["conv1"], "count": 2, "steps": 4},
     "judge": {"architecture": {"conv_filters": [3], "kernel_size": 3, "dense_units": [8]}},
     "prior": {"latent_dim": 2, "epochs": 1},
-    "ablation": {
-        "layers": ["conv1"],
-        "units_per_layer": 1,
-        "classes": False,
-        "steps": 4,
-        "references": 2,
-        "confirm": False,  # the second seed is tested in tests/studies
-        "queries": 4,
-        "settings": {"none": {}},
-        "combinations": {},
-    },
-    "recommended": {"steps": 4, "references": 2, "queries": 4},
-    "deconv": {"layers": ["conv1"], "rows": 2},
-    "redundancy": {"layers": ["conv1"], "seeds": []},
+    # every study at its tiny settings (tests.tiny), on the one conv layer, at fewer steps
+    **sections(
+        filters={"units": {"conv1": "all"}, "classes": False, "steps": 4, "restarts": 1},
+        convergence={
+            "layers": ["conv1"],
+            "filters_per_layer": 1,
+            "classes": False,
+            "steps": 10,
+            "record_every": 2,
+        },
+        joint={"layer": "conv1", "steps": 4},
+        directions={"layers": ["conv1"], "steps": 4},
+        ablation={
+            "layers": ["conv1"],
+            "classes": False,
+            "steps": 4,
+            "queries": 4,
+            "settings": {"none": {}},
+        },
+        recommended={"steps": 4, "references": 2, "queries": 4},
+        deconv={"layers": ["conv1"]},
+        redundancy={"layers": ["conv1"]},
+    ),
 }
 
 #: What the local cluster needs on the command line: its status comes from squeue (sacct

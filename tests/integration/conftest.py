@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.tiny import sections
 
 TINY = {
     "title": "tiny demo",
@@ -26,45 +27,37 @@ TINY = {
     },
     "models": {"cnn3": {"conv_filters": [4, 6, 8], "kernel_size": 3, "dense_units": [16]}},
     "train": {"epochs": 1, "batch_size": 32},
-    "activations": {"images": 2},
-    # A recipe other than the seed's, so that captions must say which one rendered.
-    "filters": {
-        "units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]},
-        "steps": 12,
-        "restarts": 2,
-        "parameterization": "fourier",
-        "regularizers": {"blur": {"sigma": 0.5, "every": 4}},
-    },
-    "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 200, "record_every": 5},
-    "joint": {
-        "pairs": [[0, 1]],
-        "triples": [[0, 1, 2]],
-        "weights": [0.0, 0.5, 1.0],
-        "divisions": 2,
-        "steps": 12,
-    },
-    "directions": {"layers": ["conv1", "conv3"], "count": 3, "steps": 12},
     "judge": {"architecture": {"conv_filters": [4, 6], "kernel_size": 3, "dense_units": [16]}},
     "prior": {"latent_dim": 4, "epochs": 1},
-    "ablation": {
-        "layers": ["conv1", "conv2"],
-        "units_per_layer": 1,
-        "steps": 8,
-        "references": 2,
-        "queries": 8,
-        "settings": {
-            "none": {},
-            "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
-            "transforms": {"transforms": "auto"},
-            "decorrelated": {"decorrelate": True},
-            "maco": {"parameterization": "maco"},
-            "prior": {"parameterization": "prior"},
+    # every study at its tiny settings (tests.tiny), on these layers
+    **sections(
+        # A recipe other than the seed's, so that captions must say which one rendered.
+        filters={
+            "units": {"conv1": "all", "conv2": "all", "fc1": [0, 3]},
+            "steps": 12,
+            "parameterization": "fourier",
+            "regularizers": {"blur": {"sigma": 0.5, "every": 4}},
         },
-        "combinations": {"blur+transforms": ["blur", "transforms"]},
-    },
-    "recommended": {"steps": 6, "references": 3, "queries": 5},
-    "deconv": {"layers": ["conv2"], "rows": 3},
-    "redundancy": {"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
+        convergence={"layers": ["conv2"], "steps": 200, "record_every": 5},
+        joint={"triples": [[0, 1, 2]], "weights": [0.0, 0.5, 1.0], "divisions": 2, "steps": 12},
+        directions={"layers": ["conv1", "conv3"], "count": 3, "steps": 12},
+        ablation={
+            "layers": ["conv1", "conv2"],
+            "steps": 8,
+            "confirm": True,
+            "settings": {
+                "none": {},
+                "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
+                "transforms": {"transforms": "auto"},
+                "decorrelated": {"decorrelate": True},
+                "maco": {"parameterization": "maco"},
+                "prior": {"parameterization": "prior"},
+            },
+            "combinations": {"blur+transforms": ["blur", "transforms"]},
+        },
+        deconv={"layers": ["conv2"], "rows": 3},
+        redundancy={"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
+    ),
 }
 
 

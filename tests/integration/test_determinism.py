@@ -20,6 +20,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.integration.conftest import snakemake
+from tests.tiny import sections
 
 pytestmark = pytest.mark.integration
 
@@ -32,28 +33,21 @@ SMALL = {
     "train": {"epochs": 3, "batch_size": 32},
     "judge": {"architecture": {"conv_filters": [4], "kernel_size": 3, "dense_units": [8]}},
     "prior": {"latent_dim": 4, "epochs": 1},
-    "activations": {"images": 2},
-    "filters": {"units": {"conv2": "all"}, "steps": 10, "restarts": 2, "transforms": "auto"},
-    "convergence": {"layers": ["conv2"], "filters_per_layer": 2, "steps": 40, "record_every": 10},
-    "joint": {"pairs": [[0, 1]], "triples": [], "weights": [0.0, 1.0], "steps": 8},
-    "directions": {"layers": ["conv1"], "count": 2, "steps": 8},
-    "ablation": {
-        "layers": ["conv2"],
-        "units_per_layer": 1,
-        "steps": 6,
-        "references": 2,
-        "confirm": False,  # the second seed is tested in tests/studies
-        "queries": 8,
-        "settings": {
-            "none": {},
-            "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
-            "prior": {"parameterization": "prior"},
+    # every study at its tiny settings (tests.tiny), on these layers
+    **sections(
+        filters={"units": {"conv2": "all"}, "steps": 10, "transforms": "auto"},
+        convergence={"layers": ["conv2"]},
+        directions={"layers": ["conv1"]},
+        ablation={
+            "layers": ["conv2"],
+            "settings": {
+                "none": {},
+                "blur": {"regularizers": {"blur": {"sigma": 0.7}}},
+                "prior": {"parameterization": "prior"},
+            },
         },
-        "combinations": {},
-    },
-    "recommended": {"steps": 6, "references": 3, "queries": 5},
-    "deconv": {"layers": ["conv2"], "rows": 2},
-    "redundancy": {"seeds": []},
+        deconv={"layers": ["conv2"]},
+    ),
 }
 #: Files whose bytes hold a time: training seconds, or the times of the records they gather
 #: (the atlas's copies of records too).

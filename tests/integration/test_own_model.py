@@ -11,6 +11,7 @@ import yaml
 
 from tests.conftest import residual_model
 from tests.integration.conftest import snakemake
+from tests.tiny import sections
 
 pytestmark = pytest.mark.integration
 
@@ -26,30 +27,17 @@ def own_run(tmp_path_factory):
             "synthetic-digits": {"kind": "synthetic-digits", "n_train": 60, "n_test": 40, "seed": 1}
         },
         "models": {"residual": {"path": "residual.keras", "sha256": digest}},
-        "activations": {"images": 2},
-        "filters": {"units": {"stem": "all", "sum": [0, 5], "gap": "all"}, "steps": 8},
-        "convergence": {
-            "layers": ["branch"],
-            "filters_per_layer": 2,
-            "steps": 40,
-            "record_every": 5,
-        },
-        "joint": {"layer": "sum", "pairs": [[0, 1]], "weights": [0.0, 1.0], "steps": 8},
-        "directions": {"layers": ["norm"], "count": 2, "steps": 8},
         "judge": {"architecture": {"conv_filters": [4], "kernel_size": 3, "dense_units": [8]}},
-        "ablation": {
-            "layers": ["branch"],
-            "units_per_layer": 1,
-            "steps": 4,
-            "references": 2,
-            "confirm": False,  # the second seed is tested in tests/studies
-            "queries": 5,
-            "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
-            "combinations": {},
-        },
-        "recommended": {"steps": 6, "references": 3, "queries": 5},
-        "deconv": {"layers": []},  # a residual model is no chain to project through
-        "redundancy": {"layers": ["stem", "branch"], "seeds": [0]},  # nothing to retrain
+        # every study at its tiny settings (tests.tiny), on the model's own layers
+        **sections(
+            filters={"units": {"stem": "all", "sum": [0, 5], "gap": "all"}, "restarts": 1},
+            convergence={"layers": ["branch"], "record_every": 5},
+            joint={"layer": "sum"},
+            directions={"layers": ["norm"]},
+            ablation={"layers": ["branch"], "steps": 4, "queries": 5},
+            deconv={"layers": []},  # a residual model is no chain to project through
+            redundancy={"layers": ["stem", "branch"], "seeds": [0]},  # nothing to retrain
+        ),
     }
     (workdir / "own.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "--configfile", str(workdir / "own.yaml"))

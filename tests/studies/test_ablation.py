@@ -17,6 +17,18 @@ from featviz.studies.ablation import (
 )
 from featviz.studies.base import Job
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {
+    "units_per_layer": 1,
+    "steps": 6,
+    "references": 2,
+    "queries": 8,
+    "confirm": False,  # the second seed is tested here, on a tiny model
+    "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
+    "combinations": {},
+}
+
 
 def test_settings_and_combinations_become_recipes():
     section = validate_section("ablation", {})

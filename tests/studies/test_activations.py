@@ -4,6 +4,10 @@ import pytest
 from featviz.studies.activations import STUDY, select_images
 from featviz.studies.base import Job
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"images": 2}
+
 
 def test_one_image_per_class_first():
     labels = np.array([2, 0, 0, 1, 2, 1])

@@ -77,19 +77,19 @@ def test_the_slurm_profiles_gpu_lines_are_the_rules_that_train_or_render():
 
 
 def test_sections_follow_the_registry():
+    """Each study's sections, in registry order, each key once."""
     keys = list(studies.sections())
-    assert keys == [
-        "activations",
-        "convergence",
-        "joint",
-        "filters",
-        "classes",
-        "directions",
-        "ablation",
-        "recommended",
-        "deconv",
-        "redundancy",
-    ]
+    assert keys == [key for study in studies.every() for key in study.sections]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("name", studies.REGISTRY)
+def test_each_study_gives_its_tiny_settings_once(name):
+    """The DAG tests take every study's tiny settings from its test module (tests.tiny);
+    they must be settings its schema section accepts."""
+    from tests.tiny import tiny
+
+    studies.get(name).validate(tiny(name))
 
 
 def test_unknown_study_lists_the_known_ones():

@@ -4,6 +4,10 @@ from featviz.results import Result
 from featviz.studies.convergence import STUDY, plateau_numbers, plateau_step
 from featviz.units import sample_units
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"filters_per_layer": 2, "steps": 40, "record_every": 10}
+
 
 def test_plateau_of_a_saturating_curve():
     steps = np.arange(0, 1001, 10)

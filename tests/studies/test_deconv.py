@@ -5,6 +5,10 @@ from featviz.plotting import signed_to_grey
 from featviz.studies import get
 from featviz.studies.base import Job
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"rows": 2}
+
 
 def test_projections_of_every_filters_top_examples(tmp_path, tiny_model, tiny_data):
     tiny_model.save(tmp_path / "m.keras")

@@ -3,6 +3,10 @@ import numpy as np
 from featviz.studies.base import Job
 from featviz.studies.directions import STUDY, random_directions
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"count": 2, "steps": 8}
+
 
 def test_random_directions_are_seeded_unit_vectors():
     d = random_directions(16, 8, seed=3)

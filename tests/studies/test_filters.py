@@ -6,6 +6,10 @@ from featviz.models.probe import layer_table
 from featviz.studies.base import Job
 from featviz.studies.filters import STUDY
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"steps": 8, "restarts": 2}
+
 
 def test_objectives_name_classes_and_check_indices(tiny_model):
     table = layer_table(tiny_model)

@@ -6,6 +6,10 @@ from featviz.models.probe import layer_table
 from featviz.studies.base import Job
 from featviz.studies.joint import STUDY, parse_key, simplex_weights, weighted
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"pairs": [[0, 1]], "triples": [], "weights": [0.0, 1.0], "steps": 8}
+
 
 def test_simplex_weights():
     w = simplex_weights(4)

@@ -6,6 +6,10 @@ import pytest
 from featviz.studies import get
 from featviz.studies.base import Job
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"steps": 6, "references": 3, "queries": 5}
+
 
 @pytest.fixture
 def judged(tmp_path, tiny_model, tiny_judge):

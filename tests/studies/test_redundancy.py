@@ -13,6 +13,10 @@ from featviz.studies.redundancy import (
     variant_architecture,
 )
 
+#: This study's settings in the tests that run the whole DAG on a tiny model (tests.tiny):
+#: a budget of seconds; each test names its own layers.
+TINY = {"seeds": []}  # no retraining
+
 
 def test_clusters_link_pairs_transitively():
     similar = np.zeros((6, 6), dtype=bool)
