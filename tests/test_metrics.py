@@ -70,7 +70,7 @@ def test_diversity_of_restarts():
 
 def test_exemplars_hold_out_references_from_queries():
     activation = np.arange(100.0)[::-1]  # image i activates 99 - i
-    ex = metrics.exemplars(activation, k=9, queries=20)
+    ex = metrics.exemplars(activation, references=9, queries=20)
     assert ex.top.tolist() == list(range(9)) and ex.strong.tolist() == list(range(9, 29))
     assert ex.bottom.tolist() == list(range(99, 90, -1))
     assert ex.weak.tolist() == list(range(90, 70, -1))

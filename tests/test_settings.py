@@ -128,3 +128,81 @@ def test_shared_render_settings_are_declared_once():
     for name in renderers:
         own = set(schema()["properties"][name].get("properties", {}))
         assert not own & shared, f"{name} redeclares {own & shared}"
+
+
+def _declared_defaults() -> dict[str, set]:
+    """Every numeric default the schema declares, by the key it is declared under."""
+    found: dict[str, set] = {}
+
+    def walk(node, key=None):
+        if isinstance(node, dict):
+            value = node.get("default")
+            if key and isinstance(value, int | float) and not isinstance(value, bool):
+                found.setdefault(key, set()).add(value)
+            for k, v in node.items():
+                if k == "properties" and isinstance(v, dict):
+                    for name, sub in v.items():
+                        walk(sub, name)
+                elif k != "default":
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema())
+    return found
+
+
+def restated_defaults(root) -> list[str]:
+    """Parameters of functions under ``root`` whose literal default is a default the schema
+    declares for a setting of the same name: the value written twice."""
+    declared = _declared_defaults()
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = fn.args
+            positional = args.posonlyargs + args.args
+            tail = positional[len(positional) - len(args.defaults) :]
+            pairs = list(zip(tail, args.defaults, strict=True))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d]
+            for arg, default in pairs:
+                if (
+                    isinstance(default, ast.Constant)
+                    and isinstance(default.value, int | float)
+                    and not isinstance(default.value, bool)
+                    and default.value in declared.get(arg.arg, ())
+                ):
+                    found.append(f"{path.name}:{fn.lineno} {fn.name}({arg.arg}={default.value})")
+    return found
+
+
+def test_no_default_is_restated_in_the_package():
+    """A library function takes a setting's default from the schema (featviz.settings.declared),
+    never as a second literal."""
+    assert restated_defaults(ROOT / "src" / "featviz") == []
+
+
+def test_a_restated_default_is_caught(tmp_path):
+    (tmp_path / "mod.py").write_text("def render(steps=256, learning_rate=0.05, other=3):\n    pass\n")
+    assert restated_defaults(tmp_path) == [
+        "mod.py:1 render(steps=256)",
+        "mod.py:1 render(learning_rate=0.05)",
+    ]
+
+
+def test_declared_names_where_no_default_is():
+    assert settings.declared("filters.steps") == 256
+    assert settings.declared("$defs.regularizers.blur.every") == 4
+    with pytest.raises(settings.SettingsError, match=r"declares no default at 'filters.nothing'"):
+        settings.declared("filters.nothing")
+
+
+def test_the_plateau_and_the_two_alternative_task_are_declared_once():
+    defs = schema()["$defs"]
+    for shared in ("plateau", "two_afc"):
+        keys = set(defs[shared]["properties"])
+        for name, section in schema()["properties"].items():
+            own = set(section.get("properties", {}))
+            assert not own & keys, f"{name} redeclares {own & keys} of $defs/{shared}"

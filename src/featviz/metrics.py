@@ -18,6 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from featviz.settings import declared
+
+#: References per side and queries per end of the two-alternative task (the schema's).
+REFERENCES, QUERIES = declared("$defs.two_afc.references"), declared("$defs.two_afc.queries")
+
 #: Radius, in cycles per pixel, above which spectral energy counts as high frequency.
 #: The Nyquist frequency is 0.5: the radius splits the spectrum's radial range in half.
 HF_RADIUS = 0.25
@@ -169,28 +174,30 @@ class Exemplars:
     weak: np.ndarray
 
 
-def exemplars(activation: np.ndarray, k: int = 9, queries: int = 20) -> Exemplars:
+def exemplars(
+    activation: np.ndarray, references: int = REFERENCES, queries: int = QUERIES
+) -> Exemplars:
     """Rank a unit's natural images by its ``activation`` (one value per image).
 
-    The ``k`` most and ``k`` least activating images are held out as the
+    The ``references`` most and ``references`` least activating images are held out as the
     natural references; the queries of the two-alternative task come from the
     ranks just after them, so references and queries never share an image.
 
     Raises:
-        ValueError: fewer than ``2 (k + queries)`` images.
+        ValueError: fewer than ``2 (references + queries)`` images.
     """
     activation = np.asarray(activation)
-    if len(activation) < 2 * (k + queries):
+    if len(activation) < 2 * (references + queries):
         raise ValueError(
-            f"Ranking a unit's exemplars needs at least {2 * (k + queries)} images "
-            f"({k} references and {queries} queries at each end), got {len(activation)}."
+            f"Ranking a unit's exemplars needs at least {2 * (references + queries)} images "
+            f"({references} references and {queries} queries at each end), got {len(activation)}."
         )
     order = np.argsort(-activation, kind="stable")
     return Exemplars(
-        top=order[:k],
-        bottom=order[::-1][:k],
-        strong=order[k : k + queries],
-        weak=order[::-1][k : k + queries],
+        top=order[:references],
+        bottom=order[::-1][:references],
+        strong=order[references : references + queries],
+        weak=order[::-1][references : references + queries],
     )
 
 
@@ -244,8 +251,8 @@ def unit_two_afc(
     activation: np.ndarray,
     max_references: np.ndarray,
     min_references: np.ndarray,
-    references: int = 9,
-    queries: int = 20,
+    references: int = REFERENCES,
+    queries: int = QUERIES,
 ) -> tuple[float, float]:
     """A unit's :func:`two_afc` score with visualizations as references, and its ceiling
     with natural exemplars as references, on the same queries.
@@ -340,7 +347,7 @@ class Paired:
 
 
 def paired_bootstrap(
-    scores: np.ndarray, seed: int = 0, resamples: int = 2000, level: float = 0.95
+    scores: np.ndarray, seed: int, resamples: int = 2000, level: float = 0.95
 ) -> Paired:
     """Compare settings scored on the same targets, by resampling the targets.
 

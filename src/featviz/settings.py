@@ -141,6 +141,25 @@ def validate_config(data: Mapping[str, Any] | None, where: str = "config") -> di
     return _validated(schema(), data, where)
 
 
+def declared(where: str) -> Any:
+    """The default the schema declares at ``where``: a section's key (``filters.steps``) or a
+    shared definition's (``$defs.optimizer.learning_rate``, nested keys dotted on). Library
+    functions take their defaults from here, so the schema is the one place they are written.
+
+    Raises:
+        SettingsError: naming the path when no default is declared there.
+    """
+    parts = where.split(".")
+    node = schema()["$defs"] if parts[0] == "$defs" else schema()["properties"]
+    try:
+        node = node[parts[1]] if parts[0] == "$defs" else node[parts[0]]
+        for key in parts[2:] if parts[0] == "$defs" else parts[1:]:
+            node = node["properties"][key]
+        return node["default"]
+    except (KeyError, IndexError, TypeError):
+        raise SettingsError(f"config/schema.yaml declares no default at '{where}'.") from None
+
+
 def defaults(name: str) -> dict[str, Any]:
     """Every default of section ``name``: what an empty section becomes."""
     return validate_section(name, {})

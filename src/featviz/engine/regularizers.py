@@ -23,6 +23,14 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from featviz.settings import declared
+
+
+def _edit_default(edit: str, key: str):
+    """An image edit's default as the schema declares it (``regularizers.<edit>.<key>``)."""
+    return declared(f"$defs.regularizers.{edit}.{key}")
+
+
 NEUTRAL = 0.5
 
 
@@ -93,7 +101,7 @@ def _check_every(every: int) -> None:
         raise ValueError(f"An image edit needs every >= 1, got {every}.")
 
 
-def decay(rate: float, every: int = 1) -> Regularizer:
+def decay(rate: float, every: int = _edit_default("decay", "every")) -> Regularizer:
     """Pull every pixel a fraction ``rate`` of the way back to grey."""
     _check_every(every)
     return Regularizer(
@@ -123,7 +131,7 @@ def blur(images: Any, sigma: float) -> Any:
     return ops.depthwise_conv(x, kh, padding="valid")
 
 
-def gaussian_blur(sigma: float, every: int = 4) -> Regularizer:
+def gaussian_blur(sigma: float, every: int = _edit_default("blur", "every")) -> Regularizer:
     """Blur the image with a Gaussian of ``sigma`` pixels every ``every`` steps."""
     _check_every(every)
     return Regularizer(
@@ -182,9 +190,9 @@ def bilateral_filter(
 
 
 def bilateral(
-    sigma_spatial: float = 1.0,
-    sigma_color: float = 0.1,
-    every: int = 4,
+    sigma_spatial: float = _edit_default("bilateral", "sigma_spatial"),
+    sigma_color: float = _edit_default("bilateral", "sigma_color"),
+    every: int = _edit_default("bilateral", "every"),
     win_size: int | None = None,
 ) -> Regularizer:
     """Bilateral filter every ``every`` steps: blurs flat regions, keeps edges (Tyka 2016)."""
@@ -209,7 +217,7 @@ def _percentile_mask(score: Any, percentile: float) -> Any:
     return ops.expand_dims(score >= threshold, -1)
 
 
-def clip_norm(percentile: float, every: int = 1) -> Regularizer:
+def clip_norm(percentile: float, every: int = _edit_default("clip_norm", "every")) -> Regularizer:
     """Set the pixels whose norm (distance from grey) is below ``percentile`` to grey."""
     _check_every(every)
 
@@ -220,7 +228,9 @@ def clip_norm(percentile: float, every: int = 1) -> Regularizer:
     return Regularizer(f"clip norm p{percentile:g}/{every}", every=every, edit=edit)
 
 
-def clip_contribution(percentile: float, every: int = 1) -> Regularizer:
+def clip_contribution(
+    percentile: float, every: int = _edit_default("clip_contribution", "every")
+) -> Regularizer:
     """Set to grey the pixels whose contribution ``|sum_c (x - 0.5) dObj/dx|`` is smallest."""
     _check_every(every)
 

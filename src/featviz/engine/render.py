@@ -33,6 +33,11 @@ from featviz.errors import FeatvizError
 from featviz.models.probe import layer_table
 from featviz.plateau import Plateau
 from featviz.progress import bar
+from featviz.settings import declared
+
+#: The library's defaults are the schema's: the filters study's budget, the shared optimizer.
+STEPS, BATCH_SIZE = declared("filters.steps"), declared("filters.batch_size")
+LEARNING_RATE, SEED = declared("$defs.optimizer.learning_rate"), declared("$defs.optimizer.seed")
 
 #: How the steps get past ReLUs that are off (see :func:`render`).
 RELU_GRADIENTS = ("plain", "pre_activation", "redirected")
@@ -246,7 +251,10 @@ class _Readout:
 
 
 def evaluate(
-    model: keras.Model, objectives: Sequence[Objective], images: np.ndarray, batch_size: int = 64
+    model: keras.Model,
+    objectives: Sequence[Objective],
+    images: np.ndarray,
+    batch_size: int = BATCH_SIZE,
 ) -> np.ndarray:
     """Each objective's value on its own image, untransformed: ``objectives[i]`` on ``images[i]``.
 
@@ -311,11 +319,11 @@ def render(
     regularizers: Sequence[Regularizer] = (),
     variants: Sequence[Variant] | None = None,
     variant_of: Sequence[int] | None = None,
-    steps: int = 256,
+    steps: int = STEPS,
     until: Plateau | None = None,
-    learning_rate: float = 0.05,
-    seed: int = 0,
-    batch_size: int = 64,
+    learning_rate: float = LEARNING_RATE,
+    seed: int = SEED,
+    batch_size: int = BATCH_SIZE,
     trace_every: int | None = None,
     progress: bool = True,
     slice_channels: bool = True,

@@ -6,8 +6,8 @@ steps. The sample is drawn from the *live* units: those whose activation is
 above zero somewhere on the start image, since a ReLU unit that is zero
 everywhere has no gradient and its objective never moves (such dead units
 are counted, not plotted). The *plateau step* of a trace is the first recorded
-step after which the objective rises by no more than ``tolerance`` (relative)
-over the following ``window`` share of the run (both are settings of the
+step after which the objective rises by no more than ``plateau_tolerance`` (relative)
+over the following ``plateau_window`` share of the run (both are settings of the
 ``convergence`` section). A trace that never satisfies this before its last
 window has not plateaued within the run.
 
@@ -152,7 +152,7 @@ class Convergence(Study):
             names = [str(c) for c in load_prepared(job.data)["class_names"]]
         indices, objectives = for_units(table, layer, chosen, names)
         steps, every, lr = settings["steps"], settings["record_every"], settings["learning_rate"]
-        window, tolerance = settings["window"], settings["tolerance"]
+        window, tolerance = settings["plateau_window"], settings["plateau_tolerance"]
         result, how = recipe.render_with(
             model,
             objectives,
