@@ -185,7 +185,8 @@ def test_no_default_is_restated_in_the_package():
 
 
 def test_a_restated_default_is_caught(tmp_path):
-    (tmp_path / "mod.py").write_text("def render(steps=256, learning_rate=0.05, other=3):\n    pass\n")
+    source = "def render(steps=256, learning_rate=0.05, other=3):\n    pass\n"
+    (tmp_path / "mod.py").write_text(source)
     assert restated_defaults(tmp_path) == [
         "mod.py:1 render(steps=256)",
         "mod.py:1 render(learning_rate=0.05)",

@@ -167,18 +167,26 @@ def image_row(
     return save_figure(fig, png)
 
 
-def tile(maps: np.ndarray, columns: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:
-    """Tile ``(N, H, W)`` maps into one ``(rows*(H+pad)-pad, columns*(W+pad)-pad)`` mosaic.
+def tile(images: np.ndarray, columns: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:
+    """Tile ``(N, H, W)`` maps or ``(N, H, W, C)`` images into one mosaic of ``columns``
+    columns, ``pad`` pixels between cells and none around them (scikit-image's montage).
 
-    Gaps are ``fill`` (NaN draws as the colormap's 'bad' colour, a neutral frame).
+    Gaps and empty cells are ``fill`` (NaN draws as the colormap's 'bad' colour, a neutral
+    frame).
     """
-    n, h, w = maps.shape
-    rows = -(-n // columns)
-    mosaic = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad), fill, dtype=np.float32)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        mosaic[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = maps[i]
-    return mosaic
+    from skimage.util import montage
+
+    images = np.asarray(images)
+    rows = -(-len(images) // columns)
+    channels = images.ndim == 4
+    mosaic = montage(
+        images,
+        fill=[fill] * images.shape[-1] if channels else fill,  # one value per channel
+        grid_shape=(rows, columns),
+        padding_width=pad,
+        channel_axis=-1 if channels else None,
+    )
+    return mosaic[pad : mosaic.shape[0] - pad, pad : mosaic.shape[1] - pad]
 
 
 def signed_to_grey(projection: np.ndarray) -> np.ndarray:

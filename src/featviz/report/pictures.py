@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from featviz.io import atomic_path
+from featviz.plotting import tile
 
 #: Grey level (in [0, 1]) of padding and gaps.
 BACKGROUND = 0.93
@@ -62,31 +63,25 @@ def strip(images: Sequence[np.ndarray], gap: int = 1) -> np.ndarray:
         raise ValueError("A strip needs at least one image.")
     height = max(im.shape[0] for im in images)
     width = max(im.shape[1] for im in images)
-    channels = images[0].shape[-1]
-    cells = len(images)
-    out = np.full((height, cells * width + (cells - 1) * gap, channels), np.nan)
-    for i, im in enumerate(images):
-        top = (height - im.shape[0]) // 2
-        left = i * (width + gap) + (width - im.shape[1]) // 2
-        out[top : top + im.shape[0], left : left + im.shape[1]] = im
-    return out
+    cells = np.full((len(images), height, width, images[0].shape[-1]), np.nan)
+    for cell, im in zip(cells, images, strict=True):
+        top, left = (height - im.shape[0]) // 2, (width - im.shape[1]) // 2
+        cell[top : top + im.shape[0], left : left + im.shape[1]] = im
+    return tile(cells, len(images), gap)
 
 
 def kernels_image(kernel: np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
     """The filters of a first convolution, ``(kh, kw, in, out)`` with ``in`` 1 or 3, as one
     image: each filter scaled to [0, 1] on its own (so its pattern shows), in a grid."""
-    kh, kw, cin, cout = kernel.shape
+    cin = kernel.shape[2]
     if cin not in (1, 3):
         raise ValueError(f"A kernel image needs 1 or 3 input channels, got {cin}.")
-    rows = -(-cout // columns)
-    out = np.full((rows * (kh + gap) - gap, columns * (kw + gap) - gap, cin), np.nan)
-    for f in range(cout):
-        w = kernel[..., f]
-        lo, hi = float(w.min()), float(w.max())
-        scaled = (w - lo) / (hi - lo) if hi > lo else np.full_like(w, 0.5)
-        r, c = divmod(f, columns)
-        out[r * (kh + gap) : r * (kh + gap) + kh, c * (kw + gap) : c * (kw + gap) + kw] = scaled
-    return out
+    filters = np.moveaxis(np.asarray(kernel, dtype=np.float64), -1, 0)
+    lo = filters.min(axis=(1, 2, 3), keepdims=True)
+    hi = filters.max(axis=(1, 2, 3), keepdims=True)
+    flat = hi <= lo
+    scaled = np.where(flat, 0.5, (filters - lo) / np.where(flat, 1.0, hi - lo))
+    return tile(scaled, columns, gap)
 
 
 def trace_svg(
