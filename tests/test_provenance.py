@@ -33,7 +33,25 @@ def test_sidecar_records_everything(tmp_path, monkeypatch):
     assert {"numpy", "featviz"} <= set(rec["packages"])
     assert set(rec["git"]) == {"commit", "dirty"} and "python" in rec["device"]
     assert rec["started"] == "2026-01-01T00:00:00+00:00" <= rec["finished"]
-    assert collect(tmp_path, ["results"])["results/fig.png"]["rule"] == "filters"
+    assert collect(["results/fig.png"])["results/fig.png"]["rule"] == "filters"
+
+
+def test_collect_follows_the_chain_the_records_declare(tmp_path, monkeypatch):
+    """From a report's input back to the download: every record upstream, and a record
+    nothing upstream names (a stray file in the tree) is not gathered."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    chain = ["results/raw.bin", "results/data.npz", "results/model.keras", "results/stray.png"]
+    for path in chain:
+        (tmp_path / path).write_bytes(path.encode())
+    write_sidecars(["results/raw.bin"], record(rule="download", params={}, seeds={}, inputs=[]))
+    for made, read in (
+        ("results/data.npz", "results/raw.bin"),
+        ("results/model.keras", "results/data.npz"),
+    ):
+        write_sidecars([made], record(rule="r", params={}, seeds={}, inputs=[read], outputs=[made]))
+    write_sidecars(["results/stray.png"], record(rule="x", params={}, seeds={}, inputs=[]))
+    assert list(collect(["results/model.keras"])) == sorted(chain[:3])
 
 
 def test_a_tree_without_upstream_records_breaks_the_chain(tmp_path, monkeypatch):

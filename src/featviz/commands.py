@@ -197,7 +197,8 @@ def cmd_report(args: argparse.Namespace) -> Outcome:
     )
     out = Path(args.out)
     manifest = out.with_name("provenance.json")
-    write_json(manifest, {"schema": SCHEMA, "records": collect(".", ("resources", "results"))})
+    records = collect([*args.manifests, *args.metrics])
+    write_json(manifest, {"schema": SCHEMA, "records": records})
     if shutil.which("latexmk") is None:
         print(
             f"latexmk not found: {out.with_suffix('.pdf')} is not built; install LaTeX "

@@ -174,20 +174,31 @@ def record(
     return entry
 
 
-def collect(root: str | os.PathLike[str], trees: Iterable[str]) -> dict[str, Any]:
-    """Every record under ``root``'s ``trees``, by the artifact it describes (unreadable
-    records are skipped here; verification names them)."""
+def collect(files: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Every record upstream of ``files``, by the artifact it describes: the records of
+    ``files``, then of every input and output those records name, and so on to the
+    downloads. It reads the chain the records declare, never a folder's listing, so what
+    it gathers is what made ``files`` (unreadable records are skipped here; verification
+    names them)."""
     import json
 
-    gathered = {}
-    for tree in trees:
-        for path in sorted((Path(root) / tree).rglob(f"*{SUFFIX}")):
-            try:
-                rec = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            if isinstance(rec, dict) and "artifact" in rec:
-                gathered[rec["artifact"]] = rec
+    gathered: dict[str, Any] = {}
+    todo, seen = [str(f) for f in files], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            rec = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(rec, dict) or "artifact" not in rec:
+            continue
+        gathered[rec["artifact"]] = rec
+        for key in ("inputs", "outputs"):
+            if isinstance(rec.get(key), dict):
+                todo += [p for p in rec[key] if not Path(p).is_absolute()]
     return dict(sorted(gathered.items()))
 
 

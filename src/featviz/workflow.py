@@ -281,6 +281,23 @@ def code(command: str, study: str | None = None) -> str:
     return version(module)
 
 
+def with_records(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's outputs, each with its provenance record beside it as an output too (a
+    caption file has none: its text is in its figure's record).
+
+    Declared, the records are Snakemake's to track: a job that fails or is killed loses
+    them with its other outputs, and a rule that reads them can name them.
+    """
+    from featviz.provenance import sidecar_path
+    from featviz.results import CAPTION_SUFFIX
+
+    out = dict(outputs)
+    for key, path in outputs.items():
+        if not str(path).endswith(CAPTION_SUFFIX):
+            out[f"{key}_record"] = str(sidecar_path(str(path)))
+    return out
+
+
 def study_dir(name: str) -> str:
     """The folder of study ``name`` for one model, with wildcards: its jobs write there."""
     return f"{MODEL_DIR}/{name}"

@@ -50,7 +50,7 @@ def study_outputs(name):
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "model": "{model}", "job": "{job}"},
         )
-    return outputs
+    return plan.with_records(outputs)
 
 
 def job_settings(name):

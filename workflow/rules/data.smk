@@ -1,6 +1,6 @@
 rule download:
     output:
-        "resources/{dataset}/{filename}",
+        **plan.with_records({"file": "resources/{dataset}/{filename}"}),
     log:
         "logs/download/{dataset}/{filename}.log",
     benchmark:
@@ -15,14 +15,14 @@ rule download:
         entry=dataset_entry,
     shell:
         "featviz download --rule download --dataset {wildcards.dataset} --entry {params.entry:q}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.file} > {log} 2>&1"
 
 
 rule prepare:
     input:
         raw_inputs,
     output:
-        "results/{dataset}/data/dataset.npz",
+        **plan.with_records({"data": "results/{dataset}/data/dataset.npz"}),
     log:
         "logs/prepare/{dataset}.log",
     benchmark:
@@ -37,4 +37,4 @@ rule prepare:
         code=plan.code("prepare"),
     shell:
         "featviz prepare --rule prepare --dataset {wildcards.dataset} --entry {params.entry:q}"
-        " --raw {input:q} --out {output} > {log} 2>&1"
+        " --raw {input:q} --out {output.data} > {log} 2>&1"

@@ -3,9 +3,13 @@ rule report:
         manifests=plan.report_manifests(config),
         metrics=plan.metrics_files(config),
     output:
-        markdown="report/report.md",
-        latex="report/report.tex",
-        provenance="report/provenance.json",
+        **plan.with_records(
+            {
+                "markdown": "report/report.md",
+                "latex": "report/report.tex",
+                "provenance": "report/provenance.json",
+            }
+        ),
     log:
         "logs/report.log",
     benchmark:
@@ -30,7 +34,7 @@ rule pdf:
     input:
         "report/report.tex",
     output:
-        "report/report.pdf",
+        **plan.with_records({"pdf": "report/report.pdf"}),
     log:
         "logs/pdf.log",
     conda:

@@ -2,20 +2,24 @@ rule train:
     input:
         data="results/{dataset}/data/dataset.npz",
     output:
-        model="results/{dataset}/{model}/model.keras",
-        best="results/{dataset}/{model}/model_best_val.keras",
-        history="results/{dataset}/{model}/history.json",
-        metrics="results/{dataset}/{model}/metrics.json",
-        curve=report(
-            "results/{dataset}/{model}/training_curve.png",
-            caption="../report/curve.rst",
-            category="Training",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "model": "{model}"},
+        **plan.with_records(
+            {
+                "model": "results/{dataset}/{model}/model.keras",
+                "best": "results/{dataset}/{model}/model_best_val.keras",
+                "history": "results/{dataset}/{model}/history.json",
+                "metrics": "results/{dataset}/{model}/metrics.json",
+                "curve": report(
+                    "results/{dataset}/{model}/training_curve.png",
+                    caption="../report/curve.rst",
+                    category="Training",
+                    subcategory="{dataset}",
+                    labels={"dataset": "{dataset}", "model": "{model}"},
+                ),
+                "curve_pdf": "results/{dataset}/{model}/training_curve.pdf",
+                "curve_caption": "results/{dataset}/{model}/training_curve.caption.rst",
+                "result": "results/{dataset}/{model}/training.result.json",
+            }
         ),
-        curve_pdf="results/{dataset}/{model}/training_curve.pdf",
-        curve_caption="results/{dataset}/{model}/training_curve.caption.rst",
-        result="results/{dataset}/{model}/training.result.json",
     log:
         "logs/train/{dataset}/{model}.log",
     benchmark:
@@ -50,19 +54,23 @@ rule train_prior:
     input:
         data="results/{dataset}/data/dataset.npz",
     output:
-        decoder="results/{dataset}/prior/decoder.keras",
-        history="results/{dataset}/prior/history.json",
-        metrics="results/{dataset}/prior/metrics.json",
-        samples=report(
-            "results/{dataset}/prior/samples.png",
-            caption="../report/samples.rst",
-            category="Training",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "model": "prior"},
+        **plan.with_records(
+            {
+                "decoder": "results/{dataset}/prior/decoder.keras",
+                "history": "results/{dataset}/prior/history.json",
+                "metrics": "results/{dataset}/prior/metrics.json",
+                "samples": report(
+                    "results/{dataset}/prior/samples.png",
+                    caption="../report/samples.rst",
+                    category="Training",
+                    subcategory="{dataset}",
+                    labels={"dataset": "{dataset}", "model": "prior"},
+                ),
+                "samples_pdf": "results/{dataset}/prior/samples.pdf",
+                "samples_caption": "results/{dataset}/prior/samples.caption.rst",
+                "result": "results/{dataset}/prior/prior.result.json",
+            }
         ),
-        samples_pdf="results/{dataset}/prior/samples.pdf",
-        samples_caption="results/{dataset}/prior/samples.caption.rst",
-        result="results/{dataset}/prior/prior.result.json",
     log:
         "logs/train_prior/{dataset}.log",
     benchmark:
@@ -90,8 +98,12 @@ rule import_model:
         source=model_source,
         data="results/{dataset}/data/dataset.npz",
     output:
-        model="results/{dataset}/{model}/model.keras",
-        metrics="results/{dataset}/{model}/metrics.json",
+        **plan.with_records(
+            {
+                "model": "results/{dataset}/{model}/model.keras",
+                "metrics": "results/{dataset}/{model}/metrics.json",
+            }
+        ),
     log:
         "logs/import_model/{dataset}/{model}.log",
     wildcard_constraints:
