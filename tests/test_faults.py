@@ -455,6 +455,13 @@ CONFIG_FAULTS = {
         changed("joint", "pairs", [[0, 500]]),
         "joint: filters [0, 500]: Index 500 out of range for layer 'conv1'",
     ),
+    # a layer the study cannot use, named before any job runs (it raised inside the job)
+    "redundancy-pooling-layer": (
+        "config.yaml",
+        changed("redundancy", "layers", ["conv1", "pool1"]),
+        "redundancy.layers: 'pool1' is a MaxPooling2D layer, which has no kernel whose filters "
+        "could be compared. Layers with a kernel: conv1, conv2, conv3, fc1, fc2.",
+    ),
 }
 
 

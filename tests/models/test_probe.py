@@ -22,10 +22,10 @@ def test_layer_lookup_and_logits(tiny_model, colour_model):
         probe.get_layer(colour_model, "dropout")
 
 
-def test_live_units(tiny_model):
+def test_units_on(tiny_model):
     grey = np.full((1, 12, 12, 1), 0.5, dtype="float32")
     peak = probe.activations(tiny_model, grey, ["conv1"])["conv1"].reshape(-1, 4).max(axis=0)
-    assert probe.live_units(tiny_model, "conv1", grey) == [i for i in range(4) if peak[i] > 0]
+    assert probe.units_on(tiny_model, "conv1", grey) == [i for i in range(4) if peak[i] > 0]
 
 
 def test_ranking_images_per_unit_in_batches(tiny_model):

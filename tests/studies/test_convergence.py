@@ -34,19 +34,19 @@ def test_sampling_is_seeded_sorted_and_distinct():
     assert sample_units([2, 0, 1], 8, seed=0) == [0, 1, 2]
 
 
-def test_live_units_skips_units_that_are_zero_everywhere(tiny_model):
+def test_units_on_skips_units_that_are_zero_everywhere(tiny_model):
     import keras
 
-    from featviz.models.probe import live_units
+    from featviz.models.probe import units_on
 
     start = np.full((1, 12, 12, 1), 0.5, dtype="float32")
     probe = keras.Model(tiny_model.inputs[0], tiny_model.get_layer("conv2").output)
     peak = np.asarray(probe(start))[0].reshape(-1, 6).max(axis=0)
-    assert live_units(tiny_model, "conv2", start) == [i for i in range(6) if peak[i] > 0]
+    assert units_on(tiny_model, "conv2", start) == [i for i in range(6) if peak[i] > 0]
 
 
 def result(dataset, layer, plateaus, steps):
-    numbers = plateau_numbers(layer, plateaus, steps, live_units=len(plateaus), units=8)
+    numbers = plateau_numbers(layer, plateaus, steps, on_at_start=len(plateaus), units=8)
     return Result("convergence", layer, numbers=numbers, labels={"dataset": dataset, "model": "m"})
 
 

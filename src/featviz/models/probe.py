@@ -79,7 +79,7 @@ def unit_scores(
     return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
 
 
-def live_units(model: keras.Model, layer: str, images: np.ndarray) -> list[int]:
+def units_on(model: keras.Model, layer: str, images: np.ndarray) -> list[int]:
     """Units of ``layer`` whose activation is above zero somewhere on ``images``.
 
     A ReLU unit that is zero everywhere has no gradient: optimizing it from

@@ -2,14 +2,15 @@
 
 A seeded sample of filters of a layer (or every class of the logits layer)
 is optimized for a long run while the objective is recorded every ``k``
-steps. The sample is drawn from the *live* units: those whose activation is
-above zero somewhere on the start image, since a ReLU unit that is zero
-everywhere has no gradient and its objective never moves (such dead units
-are counted, not plotted). The *plateau step* of a trace is the first recorded
-step after which the objective rises by no more than ``plateau_tolerance`` (relative)
-over the following ``plateau_window`` share of the run (both are settings of the
-``convergence`` section). A trace that never satisfies this before its last
-window has not plateaued within the run.
+steps. The sample is drawn from the units the start image turns on (activation
+above zero somewhere on it), since a ReLU unit that is zero everywhere on its
+start has no gradient and its objective never moves under the seed's recipe
+(such units are counted, not plotted; the filters study counts the *live* units,
+:func:`featviz.units.live_units`, that the start leaves behind). The *plateau step*
+of a trace is the first recorded step after which the objective rises by no more
+than ``plateau_tolerance`` (relative) over the following ``plateau_window`` share of
+the run (both are settings of the ``convergence`` section). A trace that never
+satisfies this before its last window has not plateaued within the run.
 
 The seed study stopped every optimization at :data:`SEED_STEPS`; the report
 says what the plateaus found here make of that choice.
@@ -65,7 +66,7 @@ def plot_traces(steps, traces, names, plateaus, title, png, budget: int | None =
 
 
 def plateau_numbers(
-    layer: str, plateaus: Sequence[int | None], steps: int, live_units: int, units: int
+    layer: str, plateaus: Sequence[int | None], steps: int, on_at_start: int, units: int
 ) -> dict[str, Any]:
     """What one job reports: each objective's plateau step (None: still rising) and a summary."""
     reached = [p for p in plateaus if p is not None]
@@ -77,7 +78,7 @@ def plateau_numbers(
         "median_plateau": float(np.median(reached)) if reached else None,
         "max_plateau": max(reached) if reached else None,
         "not_plateaued": len(plateaus) - len(reached),
-        "live_units": live_units,
+        "on_at_start": on_at_start,
         "units": units,
     }
 
@@ -141,12 +142,12 @@ class Convergence(Study):
         start = keras.ops.convert_to_numpy(
             param.to_image(keras.ops.convert_to_tensor(param.init(1, seed)))
         )
-        live = list(range(n)) if classes else probe.live_units(model, layer, start[:1])
-        if not live:
+        on = list(range(n)) if classes else probe.units_on(model, layer, start[:1])
+        if not on:
             raise ValueError(
                 f"Every unit of layer '{layer}' is zero on the start image: nothing to track."
             )
-        chosen = live if classes else sample_units(live, settings["filters_per_layer"], seed)
+        chosen = on if classes else sample_units(on, settings["filters_per_layer"], seed)
         names = None
         if classes and job.data is not None:
             names = [str(c) for c in load_prepared(job.data)["class_names"]]
@@ -184,7 +185,7 @@ class Convergence(Study):
                     "plateau_step",
                     "final_objective",
                     "steps",
-                    "live_units",
+                    "on_at_start",
                     "units",
                 ]
             )
@@ -197,7 +198,7 @@ class Convergence(Study):
                         "" if plateaus[p] is None else plateaus[p],
                         f"{result.values[p]:.6g}",
                         steps,
-                        len(live),
+                        len(on),
                         n,
                     ]
                 )
@@ -209,7 +210,7 @@ class Convergence(Study):
         plot_traces(
             result.trace_steps, result.traces, result.names, plateaus, title, png, SEED_STEPS
         )
-        numbers = plateau_numbers(layer, plateaus, steps, live_units=len(live), units=n)
+        numbers = plateau_numbers(layer, plateaus, steps, on_at_start=len(on), units=n)
         reached = numbers["objectives"] - numbers["not_plateaued"]
         rising = f", {numbers['not_plateaued']} still rising" if numbers["not_plateaued"] else ""
         found = (
@@ -249,7 +250,7 @@ class Convergence(Study):
                     "median": None if n["median_plateau"] is None else int(n["median_plateau"]),
                     "latest": n["max_plateau"],
                     "rising": n["not_plateaued"],
-                    "live": f"{n['live_units']} of {n['units']}",
+                    "on_at_start": f"{n['on_at_start']} of {n['units']}",
                 }
             )
         if not rows:

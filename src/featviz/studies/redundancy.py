@@ -30,11 +30,12 @@ import numpy as np
 
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, read_json, write_npz
-from featviz.metrics import mean_and_spread
-from featviz.models.layers import LayerTable
+from featviz.metrics import live, mean_and_spread
+from featviz.models.layers import CONVOLUTIONS, LayerTable
 from featviz.plotting import new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study
+from featviz.units import active_share
 
 #: The name of the unchanged architecture among the variants.
 FULL = "full"
@@ -99,6 +100,10 @@ def correlation_matrix(responses: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Layers whose filters have a kernel to compare.
+KERNEL_KINDS = CONVOLUTIONS | {"Dense"}
+
+
 class Redundancy(Study):
     name = "redundancy"
     resources = {"mem_mb": 4000, "runtime": 120}
@@ -112,8 +117,17 @@ class Redundancy(Study):
         return ["filters"]
 
     def check(self, settings: Settings, table: LayerTable) -> None:
+        """Each layer exists and has a kernel to compare (a convolution or a dense layer)."""
+        kernels = [layer.name for layer in table.layers if layer.kind in KERNEL_KINDS]
         for layer in settings["layers"]:
             self.check_layer(table, layer)
+            kind = table.get(layer).kind
+            if kind not in KERNEL_KINDS:
+                raise ValueError(
+                    f"{self.name}.layers: '{layer}' is a {kind} layer, which has no kernel "
+                    f"whose filters could be compared. Layers with a kernel: "
+                    f"{', '.join(kernels) or 'none'}."
+                )
 
     def trains(
         self, settings: Settings, model: str, entry: Mapping[str, Any], train_seed: int
@@ -151,7 +165,7 @@ class Redundancy(Study):
             spatial = acts.ndim == 4
             peak = acts.max(axis=(1, 2)) if spatial else acts
             responses = acts[:MAP_IMAGES].reshape(-1, acts.shape[-1])
-            active_share = (peak > 0).mean(axis=0)
+            active = active_share(peak)
             kernel = keras.ops.convert_to_numpy(model.get_layer(layer).kernel)
             weights = cosine_matrix(kernel)
             correlation = correlation_matrix(responses)
@@ -159,27 +173,26 @@ class Redundancy(Study):
                 correlation > settings["activation_correlation"]
             )
             np.fill_diagonal(similar, False)
-            dead = active_share == 0
+            dead = active == 0
             similar[dead] = similar[:, dead] = False  # dead units are counted as dead, not twins
             groups = clusters(similar)
             rows.append(
                 {
                     "layer": layer,
-                    "units": int(len(active_share)),
+                    "units": int(len(active)),
                     "dead": int(dead.sum()),
-                    "near_dead": int(
-                        ((active_share > 0) & (active_share < settings["near_dead"])).sum()
-                    ),
+                    # active somewhere, but not live at the near_dead share
+                    "near_dead": int(((active > 0) & ~live(active, settings["near_dead"])).sum()),
                     "duplicate_clusters": len(groups),
                     "in_clusters": int(sum(len(g) for g in groups)),
                     "redundant": int(sum(len(g) - 1 for g in groups)),
                     "largest_cluster": max((len(g) for g in groups), default=0),
                 }
             )
-            cluster = np.full(len(active_share), -1)
+            cluster = np.full(len(active), -1)
             for number, group in enumerate(groups):
                 cluster[group] = number
-            matrices[layer] = (weights, correlation, dead, groups, cluster, active_share)
+            matrices[layer] = (weights, correlation, dead, groups, cluster, active)
         files = {key: job.path(name) for key, name in self.files.items()}
         write_npz(
             files["arrays"],
