@@ -30,11 +30,12 @@ from featviz.models.layers import LayerTable
 from featviz.plateau import plateau_step as plateau_at
 from featviz.plotting import new_figure, save_figure
 from featviz.results import Figure, Result
+from featviz.settings import declared
 from featviz.studies.base import Job, Settings, Study, layers_and_classes
 from featviz.units import sample_units
 
-#: Optimization steps the seed study ran for every visualization.
-SEED_STEPS = 20_000
+#: The seed's steps per image, as the schema declares them (the ceiling of ``steps: auto``).
+SEED_STEPS = declared("$defs.budget.max_steps")
 
 
 def plateau_step(
