@@ -16,7 +16,7 @@ from pathlib import Path
 SHOWN = {
     "report/report.md": "the report",
     "report/report.pdf": "the report as a PDF",
-    "results/atlas/index.html": "the atlas (open it in a browser, from disk)",
+    "results/atlas/index.html": "the atlas: open it in a browser, from disk",
 }
 TROUBLESHOOTING = "docs/troubleshooting.md"
 
