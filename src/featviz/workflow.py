@@ -34,6 +34,8 @@ from featviz.settings import compact_json, validate_section
 
 Config = Mapping[str, Any]
 MODEL_DIR = "results/{dataset}/{model}"
+#: The prepared arrays of a dataset (the prepare rule's output, every model's input).
+DATA = "results/{dataset}/data/dataset.npz"
 
 
 # --- datasets ------------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ def study_inputs(config: Config, name: str, dataset: str, model: str, job: str) 
     """The inputs of job ``job`` of study ``name``: the model, the data, the extras it needs
     (judge, prior), and the outputs of other studies' jobs it reads."""
     study = studies.get(name)
-    paths = {"model": f"{MODEL_DIR}/model.keras", "data": "results/{dataset}/data/dataset.npz"}
+    paths = {"model": f"{MODEL_DIR}/model.keras", "data": DATA}
     for need in study.needs(section(config, name, model)):
         paths[need] = EXTRA_INPUTS[need]
     for need, (other, output, *fixed) in study.reads.items():
@@ -403,7 +405,7 @@ def atlas_inputs(config: Config) -> dict[str, list[str]]:
     return {
         "manifests": [m for name in STUDIES for m in study_manifests(config, name)],
         "metrics": [f"{d}/metrics.json" for d in model_dirs(config)],
-        "data": [f"results/{d}/data/dataset.npz" for d in datasets],
+        "data": [DATA.format(dataset=d) for d in datasets],
         "models": [f"{d}/model.keras" for d in model_dirs(config)],
         "report": [t for t in report_targets() if t.endswith(".pdf")],
     }

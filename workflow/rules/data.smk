@@ -22,7 +22,7 @@ rule prepare:
     input:
         raw_inputs,
     output:
-        **plan.with_records({"data": "results/{dataset}/data/dataset.npz"}),
+        **plan.with_records({"data": plan.DATA}),
     log:
         "logs/prepare/{dataset}.log",
     benchmark:

@@ -1,6 +1,6 @@
 rule train:
     input:
-        data="results/{dataset}/data/dataset.npz",
+        data=rules.prepare.output.data,
     output:
         **plan.with_records(
             {
@@ -52,7 +52,7 @@ rule train:
 # renders through.
 rule train_prior:
     input:
-        data="results/{dataset}/data/dataset.npz",
+        data=rules.prepare.output.data,
     output:
         **plan.with_records(
             {
@@ -96,7 +96,7 @@ rule train_prior:
 rule import_model:
     input:
         source=model_source,
-        data="results/{dataset}/data/dataset.npz",
+        data=rules.prepare.output.data,
     output:
         **plan.with_records(
             {
