@@ -113,16 +113,21 @@ def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
             start_new_session=True,
             env=ENV,
         )
-        job = wait_for_job(run, wanted, workdir)
+        while (job := wait_for_job(run, wanted, workdir)) is not None:
+            pid, command = job
+            if i == 0:
+                wait_for(lambda job=pid: (workdir / CHECKPOINT).exists() or not alive(job), 120)
+                time.sleep(rng.uniform(0.0, 0.1))  # an epoch takes longer
+            else:
+                time.sleep(rng.uniform(0.5, 5.0))
+            if whole or alive(pid):
+                break
+            # The job ended while we waited: kill the run's next job instead, so that a
+            # missed kill does not let the run finish and leave nothing to kill.
+            wanted = ("",)
         if job is None:
             run.wait()
             break
-        pid, command = job
-        if i == 0:
-            wait_for(lambda job=pid: (workdir / CHECKPOINT).exists() or not alive(job), 120)
-            time.sleep(rng.uniform(0.0, 0.1))  # an epoch takes longer
-        else:
-            time.sleep(rng.uniform(0.5, 5.0))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL) if whole else os.kill(pid, signal.SIGKILL)
         run.wait(timeout=300)
