@@ -58,3 +58,14 @@ def schema_reference_marker() -> str:
     rendered = hooks.on_page_markdown(f"x\n{hooks.MARKER}\n", None, None, None)
     assert "| `filters.steps`" in rendered
     return hooks.MARKER
+
+
+def test_sphinx_roles_in_docstrings_show_as_code():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hooks", ROOT / "docs" / "hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    html = "see :func:<code>~featviz.units.live_units</code> and :mod:<code>x</code>"
+    shown = hooks.on_page_content(html, None, None, None)
+    assert shown == "see <code>featviz.units.live_units</code> and <code>x</code>"
