@@ -19,7 +19,8 @@ link, naming the file and the record:
 - records that saw two versions of one featviz module (:mod:`featviz.code_version`):
   a report whose figures come from different code;
 - with a configuration, a record made with settings that differ from what the
-  configuration asks for now (an edited config value).
+  configuration asks for now (an edited config value), and a target it asks for that
+  the run lacks (a job's manifest, the report, the atlas).
 
 Paths in records are relative to the working directory of the run; they are
 resolved against ``DIR``, so a tree can be verified from anywhere and after it
@@ -266,7 +267,30 @@ def verify_tree(
     problems += check_code(records, root)
     if config is not None:
         problems += check_settings(records, root, config)
+        problems += check_targets(root, config)
     return len(records), merge(problems)
+
+
+def check_targets(root: Path, config: Mapping[str, Any]) -> list[Problem]:
+    """What the configuration asks the run to make and ``root`` lacks: every job's manifest,
+    the report and the atlas. (A run that failed, or that a second run in the same folder
+    deleted, passes every other check: its remaining files are consistent.)"""
+    import contextlib
+
+    from featviz import workflow as plan
+
+    with contextlib.chdir(root):  # a model file's path is relative to the run's folder
+        try:
+            wanted = [*plan.report_manifests(config), *plan.report_targets(), plan.ATLAS]
+        except (ValueError, OSError) as err:
+            return [Problem(".", None, f"the configuration's targets cannot be planned: {err}")]
+    wanted = [f"{t}/index.html" if t == plan.ATLAS else t for t in wanted]
+    # the PDF is made only where LaTeX is installed: the machine verifying may differ
+    return [
+        Problem(target, None, "missing: the configuration asks for it, and the run did not make it")
+        for target in wanted
+        if not target.endswith(".pdf") and not (root / target).is_file()
+    ]
 
 
 def check_code(records: Mapping[Path, Mapping[str, Any]], root: Path) -> list[Problem]:

@@ -112,6 +112,11 @@ def test_provenance_records_verify(demo_run, tmp_path):
             "results/synthetic-digits/cnn3/recommended/conv1.png: made by another version of "
             "featviz.units (SHA-256 000000000000)",
         ),
+        (
+            "target",
+            "results/atlas/index.html: missing: the configuration asks for it, and the run did "
+            "not make it",
+        ),
     ],
 )
 def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expected):
@@ -147,6 +152,11 @@ def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expecte
         (base / "cnn3/joint/conv1-0-1.npz.prov.json").unlink()
     elif tamper == "malformed":
         (base / "cnn3/filters/fc2.csv.prov.json").write_text("{not json")
+    elif tamper == "target":
+        # a second run in the same folder failed and Snakemake deleted the atlas: every file
+        # left is consistent, but the configuration asks for more
+        shutil.rmtree(run / "results" / "atlas")
+        args += ["--configfile", str(config)]
     elif tamper == "code":
         # one figure made before an edit of the scoring module that every other job saw
         record = base / "cnn3/recommended/conv1.png.prov.json"
