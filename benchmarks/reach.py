@@ -48,13 +48,12 @@ REMEDIES = {
     for start in ("grey", "noise", "natural", "exemplars")
     for relu in ("plain", "pre_activation", "redirected")
 }
-#: A unit is live where it is active on at least this share of the test images.
-LIVE_SHARE = 0.01
 
 
 def measure(
     results: Path, budgets: list[int], remedies: dict[str, dict], datasets=DATASETS
 ) -> list[dict]:
+    from featviz import metrics
     from featviz.data.prepare import load_prepared, to_model_input
     from featviz.engine import for_units, recipe
     from featviz.models import probe
@@ -70,7 +69,7 @@ def measure(
             indices, objectives = for_units(table, layer, chosen)
             scores = probe.unit_scores(model, layer, test)[:, indices]
             best = scores.max(axis=0)
-            live = (scores > 0).mean(axis=0) >= LIVE_SHARE
+            live = metrics.live(metrics.active_share(scores))
             for steps, (name, settings) in itertools.product(budgets, remedies.items()):
                 began = time.perf_counter()
                 result, _ = recipe.render_with(

@@ -281,6 +281,12 @@ def unit_two_afc(
 LIVE_SHARE = 0.01
 
 
+def active_share(scores: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Each unit's share of images it is active on (score above zero); the images run
+    along ``axis`` of ``scores``."""
+    return (np.asarray(scores) > 0).mean(axis=axis)
+
+
 def live(active_share: np.ndarray, share: float = LIVE_SHARE) -> np.ndarray:
     """Which units are live, from each unit's share of test images it is active on."""
     return np.asarray(active_share, dtype=np.float64) >= share

@@ -36,16 +36,10 @@ def load_test(path: str | Path) -> Split:
     )
 
 
-def active_share(scores: np.ndarray) -> np.ndarray:
-    """Each unit's share of images it is active on (score above zero), from ``scores`` with
-    one row per image and one column per unit."""
-    return (np.asarray(scores) > 0).mean(axis=0)
-
-
 def live_units(scores: np.ndarray, share: float = metrics.LIVE_SHARE) -> list[int]:
     """The live units among the columns of ``scores`` (one row per test image): those
     active on at least ``share`` of the images (:func:`featviz.metrics.live`)."""
-    return [int(i) for i in np.flatnonzero(metrics.live(active_share(scores), share))]
+    return [int(i) for i in np.flatnonzero(metrics.live(metrics.active_share(scores), share))]
 
 
 def sample_units(candidates: Sequence[int], count: int, seed: int) -> list[int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from featviz.metrics import active_share
 from featviz.models.layers import LayerTable
 
 
@@ -145,5 +146,5 @@ def rank_images(
         "bottom_scores": score[rows, bottom],
         "top_positions": position[rows, top],
         "bottom_positions": position[rows, bottom],
-        "active_share": (score > 0).mean(axis=1),
+        "active_share": active_share(score, axis=1),
     }

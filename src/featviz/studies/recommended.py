@@ -32,7 +32,7 @@ from featviz.plotting import plot_grid
 from featviz.results import Figure, Result
 from featviz.settings import validate_definition
 from featviz.studies.base import Job, Settings, Study, format_units
-from featviz.units import active_share, describe_reach, score_units
+from featviz.units import describe_reach, score_units
 
 
 class Recommended(Study):
@@ -98,7 +98,7 @@ class Recommended(Study):
 
         test = to_model_input(data["x_test"])
         scores = probe.unit_scores(model, layer, test)[:, indices]
-        best_test, active = scores.max(axis=0), active_share(scores)
+        best_test, active = scores.max(axis=0), metrics.active_share(scores)
         top = max_values.argmax(axis=1)
         reached = metrics.reach(
             max_values.max(axis=1), starts[0, np.arange(n), top], best_test, active

@@ -30,12 +30,11 @@ import numpy as np
 
 from featviz.data.prepare import load_prepared, to_model_input
 from featviz.io import atomic_path, read_json, write_npz
-from featviz.metrics import live, mean_and_spread
+from featviz.metrics import active_share, live, mean_and_spread
 from featviz.models.layers import CONVOLUTIONS, LayerTable
 from featviz.plotting import new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study
-from featviz.units import active_share
 
 #: The name of the unchanged architecture among the variants.
 FULL = "full"
