@@ -164,6 +164,15 @@ class Choice:
 EVERY_LAYER = "every layer"
 
 
+def layer_groups(targets: Sequence[Target]) -> dict[str, np.ndarray]:
+    """Which targets each verdict is over: each sampled layer's (its maximized and minimized
+    units, the logits' classes), then every maximized target (:data:`EVERY_LAYER`)."""
+    layers = list(dict.fromkeys(t.layer for t in targets if t.kind != "min"))
+    groups = {layer: np.array([t.layer == layer for t in targets]) for layer in layers}
+    groups[EVERY_LAYER] = np.array([t.kind != "min" for t in targets])
+    return groups
+
+
 def choose(
     names: Sequence[str],
     recipes: Mapping[str, Mapping[str, Any]],
@@ -176,12 +185,9 @@ def choose(
     two-alternative score over the layer's targets, compared pairwise on the same targets
     and starts (:func:`featviz.metrics.paired_bootstrap`); among the settings its 95 %
     interval cannot tell from the best, the one with the fewest :func:`parts`."""
-    layers = list(dict.fromkeys(t.layer for t in targets if t.kind != "min"))
-    groups = {layer: [t.layer == layer for t in targets] for layer in layers}
-    groups[EVERY_LAYER] = [t.kind != "min" for t in targets]
     chosen = {}
-    for layer, mask in groups.items():
-        mask = np.asarray(mask) & np.isfinite(afc).all(axis=0)
+    for layer, mask in layer_groups(targets).items():
+        mask = mask & np.isfinite(afc).all(axis=0)
         if not mask.any():
             continue
         paired = metrics.paired_bootstrap(afc[:, mask], seed)
@@ -211,11 +217,8 @@ def ranking_agreement(
     two-alternative scores in the two embeddings: do both rank the settings alike?"""
     from scipy.stats import kendalltau
 
-    layers = list(dict.fromkeys(t.layer for t in targets if t.kind != "min"))
-    groups = {layer: np.array([t.layer == layer for t in targets]) for layer in layers}
-    groups[EVERY_LAYER] = np.array([t.kind != "min" for t in targets])
     out: dict[str, float | None] = {}
-    for layer, mask in groups.items():
+    for layer, mask in layer_groups(targets).items():
         mask = mask & np.isfinite(afc).all(axis=0) & np.isfinite(afc_second).all(axis=0)
         if mask.sum() == 0 or len(afc) < 2:
             out[layer] = None
