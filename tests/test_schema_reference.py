@@ -43,29 +43,26 @@ def test_types_are_described():
     assert "string matching" in rows["datasets.<name>.files.test_images.sha256"][1]
 
 
-def test_the_configuration_page_takes_the_generated_table():
-    page = (ROOT / "docs" / "configuration.md").read_text()
-    assert schema_reference_marker() in page
-    assert "| `filters.steps`" not in page  # written at build time, never by hand
-
-
-def schema_reference_marker() -> str:
+def docs_hooks():
+    """The docs site's MkDocs hooks module (docs/hooks.py, not a package module)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("hooks", ROOT / "docs" / "hooks.py")
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
+    return hooks
+
+
+def test_the_configuration_page_takes_the_generated_table():
+    hooks = docs_hooks()
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert hooks.MARKER in page
+    assert "| `filters.steps`" not in page  # written at build time, never by hand
     rendered = hooks.on_page_markdown(f"x\n{hooks.MARKER}\n", None, None, None)
     assert "| `filters.steps`" in rendered
-    return hooks.MARKER
 
 
 def test_sphinx_roles_in_docstrings_show_as_code():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hooks", ROOT / "docs" / "hooks.py")
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
     html = "see :func:<code>~featviz.units.live_units</code> and :mod:<code>x</code>"
-    shown = hooks.on_page_content(html, None, None, None)
+    shown = docs_hooks().on_page_content(html, None, None, None)
     assert shown == "see <code>featviz.units.live_units</code> and <code>x</code>"
