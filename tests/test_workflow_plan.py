@@ -91,6 +91,31 @@ def test_study_jobs_outputs_and_slices():
     assert fc1["units"] == {"fc1": list(range(16))} and "classes" not in fc1
 
 
+def test_a_split_ablation_reads_a_shard_per_seed_group_and_layer():
+    cfg = config("demo.yaml")
+    cfg["ablation"].update(split=True, confirm=True)
+    inputs = plan.study_inputs(cfg, "ablation", "synthetic-house-numbers", "cnn3", "recipes")
+    shards = {k.removeprefix("shard:"): v for k, v in inputs.items() if k.startswith("shard:")}
+    recipes = yaml.safe_load(plan.job_settings_json(cfg, "ablation", "cnn3", "recipes"))
+    assert "split" not in recipes  # a plan key: splitting changes no output
+    # two seeds; the groups sharing a parameterization: pixels (the default's fourteen
+    # settings less four), fourier (three), decorrelated colour, prior, maco; five layers
+    groups = ["none", "fourier", "decorrelated", "prior", "maco"]
+    layers = ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    assert list(shards) == [f"{s}-{g}-{la}" for s in (0, 1) for g in groups for la in layers]
+    assert shards["1-prior-fc2"] == (
+        "results/synthetic-house-numbers/cnn3/ablation/shards/recipes/1-prior-fc2.npz"
+    )
+    # a shard reads the prior where its group renders through it, never the judge
+    assert plan.shard_inputs(cfg, "ablation", "synthetic-digits", "cnn3") == {
+        "model": "results/synthetic-digits/cnn3/model.keras",
+        "data": "results/synthetic-digits/data/dataset.npz",
+        "prior": "results/synthetic-digits/prior/decoder.keras",
+    }
+    digits = plan.study_shards(cfg, "ablation", "synthetic-digits", "cnn3", "recipes")
+    assert len(digits) == 2 * 4 * 5  # no decorrelated colour on grey digits
+
+
 def test_a_setting_of_one_layer_changes_only_that_jobs_settings():
     cfg = config("demo.yaml")
     changed = copy.deepcopy(cfg)

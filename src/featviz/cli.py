@@ -133,10 +133,18 @@ def commands_table() -> dict[str, tuple[commands.Handler, str, list[Option]]]:
                         "default": None,
                         "metavar": "NAME=PATH",
                         "help": "Another input the study reads: judge=<judge .keras>, "
-                        "prior=<decoder .keras>, filters=<the filters study's .npz>, ...",
+                        "prior=<decoder .keras>, filters=<the filters study's .npz>, "
+                        "shard:<key>=<a shard's archive>, ...",
                     },
                 ),
                 ("--job", _required("The job: a layer, or <layer>-<a>-<b> for joint.")),
+                (
+                    "--shard",
+                    {
+                        "help": "Run only this shard of the job and write its archive to "
+                        "<out-dir>/shards/<job>/<shard>.npz (the ablation's jobs split).",
+                    },
+                ),
                 ("--out-dir", _required("The study's folder for this model.")),
                 (
                     "--settings",

@@ -148,16 +148,21 @@ def cmd_study(args: argparse.Namespace) -> Outcome:
 
     study = studies.get(args.name)
     settings = study.validate(parse_json(args.settings, "--settings"))
-    extras = {}
+    extras, shards = {}, {}
     for item in args.input or []:
         name, sep, path = item.partition("=")
         known = [*EXTRA_INPUTS, *study.reads]
-        if not sep or (name not in known and not name.startswith("metrics:")):
+        kind, _, key = name.partition(":")
+        if not sep or (name not in known and not (key and kind in ("metrics", "shard"))):
             raise ValueError(
                 f"--input {item!r}: expected NAME=PATH with NAME one of {', '.join(known)} "
-                "(or metrics:<variant>:<seed> for a retrained model)."
+                "(or metrics:<variant>:<seed> for a retrained model, shard:<key> for a "
+                "shard of the job)."
             )
-        extras[name] = Path(path)
+        if kind == "shard":
+            shards[key] = Path(path)
+        else:
+            extras[name] = Path(path)
     job = Job(
         key=args.job,
         model=Path(args.model),
@@ -166,8 +171,8 @@ def cmd_study(args: argparse.Namespace) -> Outcome:
         extras=extras,
         dataset=args.dataset or "",
         model_name=args.model_name or "",
+        shards=shards,
     )
-    result, files = study.execute(job, settings)
     params = {
         "study": study.name,
         "job": job.key,
@@ -175,9 +180,11 @@ def cmd_study(args: argparse.Namespace) -> Outcome:
         "model": job.model_name,
         study.name: settings,
     }
-    return Outcome(
-        files, _inputs(args.model, args.data, *map(str, extras.values())), params, result
-    )
+    inputs = _inputs(args.model, args.data, *map(str, [*extras.values(), *shards.values()]))
+    if args.shard:
+        return Outcome([study.execute_shard(job, settings, args.shard)], inputs, params)
+    result, files = study.execute(job, settings)
+    return Outcome(files, inputs, params, result)
 
 
 # --- report / provenance -------------------------------------------------------------------------

@@ -314,6 +314,13 @@ def study_outputs(name: str) -> dict[str, str]:
     }
 
 
+def shard_output(name: str) -> str:
+    """The archive one shard of a job of study ``name`` writes, with wildcards."""
+    from featviz.studies.base import SHARD
+
+    return f"{study_dir(name)}/{SHARD.format(job='{job}', shard='{shard}')}"
+
+
 def section(config: Config, name: str, model: str) -> dict[str, Any]:
     """Section ``name`` as it applies to ``model``: the config's, with the keys the model's
     entry gives under ``settings.<name>`` in their place (validated, defaults filled).
@@ -343,6 +350,21 @@ def study_jobs(config: Config, name: str, dataset: str, model: str) -> list[str]
     return study.jobs(section(config, name, model), layer_table(config, dataset, model))
 
 
+def study_shards(config: Config, name: str, dataset: str, model: str, job: str) -> list[str]:
+    """The shards job ``job`` of study ``name`` splits into (none: it runs whole)."""
+    return studies.get(name).shards(
+        section(config, name, model), layer_table(config, dataset, model), job
+    )
+
+
+def shard_inputs(config: Config, name: str, dataset: str, model: str) -> dict[str, str]:
+    """The inputs of a shard of study ``name``: the model, the data, the extras it needs."""
+    paths = {"model": f"{MODEL_DIR}/model.keras", "data": DATA}
+    for need in studies.get(name).shard_needs(section(config, name, model)):
+        paths[need] = EXTRA_INPUTS[need]
+    return {k: v.format(dataset=dataset, model=model) for k, v in paths.items()}
+
+
 def job_settings_json(config: Config, name: str, model: str, job: str) -> str:
     """The slice of section ``name`` that ``job`` of ``model`` reads, as JSON for ``--settings``."""
     return compact_json(studies.get(name).job_settings(section(config, name, model), job))
@@ -364,6 +386,8 @@ def study_inputs(config: Config, name: str, dataset: str, model: str, job: str) 
             paths.setdefault(extra, EXTRA_INPUTS[extra])
     for need, (trained, _, _) in study_trains(config, name, model).items():
         paths[need] = f"{MODEL_DIR.format(dataset='{dataset}', model=trained)}/metrics.json"
+    for shard in study_shards(config, name, dataset, model, job):
+        paths[f"shard:{shard}"] = shard_output(name).replace("{job}", job).replace("{shard}", shard)
     return {k: v.format(dataset=dataset, model=model) for k, v in paths.items()}
 
 

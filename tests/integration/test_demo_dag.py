@@ -201,6 +201,41 @@ def test_editing_a_studys_code_reruns_its_jobs_and_what_reads_them(demo_run, tmp
     assert jobs["deconv"] == "2"
 
 
+def test_the_ablation_split_into_shard_jobs_makes_the_same_files(demo_run, tmp_path):
+    """The tiny run's ablation ran whole; split (its plan key only), Snakemake plans a job per
+    shard and a merging job, whose files equal the whole job's bit for bit."""
+    import re
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run, symlinks=True)
+    base = "results/synthetic-digits/cnn3/ablation"
+    shutil.rmtree(run / base)
+    split = yaml.safe_load((demo_run / "tiny.yaml").read_text())
+    split["ablation"]["split"] = True
+    (run / "split.yaml").write_text(yaml.safe_dump(split))
+    target = f"{base}/recipes.result.json"
+    args = (target, "--configfile", str(run / "split.yaml"))
+    planned = snakemake(run, "-n", *args)
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    out = planned.stdout + planned.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.M))
+    # two seeds x three groups (pixels, maco, prior; no decorrelated colour on grey data)
+    # x three layers (conv1, conv2 and the classes' fc2), then the ablation's own job
+    assert jobs == {"ablation_shard": "18", "ablation": "1", "total": "19"}
+    assert f"{base}/shards/recipes/1-maco-fc2.npz" in out
+    result = snakemake(run, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    made = sorted(p.relative_to(run / base) for p in (run / base).glob("*") if p.is_file())
+    whole = sorted(p.relative_to(demo_run / base) for p in (demo_run / base).glob("*"))
+    assert made == whole
+    for name in made:
+        if not name.name.endswith(".prov.json"):  # records name their inputs and times
+            assert (run / base / name).read_bytes() == (demo_run / base / name).read_bytes(), name
+    record = json.loads((run / base / "recipes.npz.prov.json").read_text())
+    assert sum("/shards/recipes/" in path for path in record["inputs"]) == 18
+
+
 def test_changing_one_setting_reruns_only_what_reads_it(demo_run, tmp_path):
     import re
 

@@ -25,6 +25,7 @@ TINY = {
     "references": 2,
     "queries": 8,
     "confirm": False,  # the second seed is tested here, on a tiny model
+    "split": False,  # shards are tested here and in the tiny demo's DAG
     "settings": {"none": {}, "blur": {"regularizers": {"blur": {"sigma": 0.7}}}},
     "combinations": {},
 }
@@ -164,3 +165,62 @@ def test_a_small_ablation_ranks_settings_and_recommends_one(
     assert 0 <= result.numbers["natural_two_afc"][0] <= 1
     table = (tmp_path / "out" / "recipes.md").read_text()
     assert table.splitlines()[2].startswith(f"| {result.numbers['rows'][0]['setting']} |")
+
+
+def test_shards_rendered_apart_give_the_whole_jobs_outputs_bit_for_bit(
+    tmp_path, tiny_model, tiny_data, tiny_judge
+):
+    from featviz.models.layers import LayerTable
+    from featviz.settings import validate_section
+
+    tiny_model.save(tmp_path / "m.keras")
+    section = validate_section(
+        "ablation",
+        {
+            **TINY,
+            "layers": ["conv1"],
+            "confirm": True,
+            "split": True,
+            "settings": {**TINY["settings"], "fourier": {"parameterization": "fourier"}},
+        },
+    )
+    table = LayerTable.from_keras_file(tmp_path / "m.keras")
+    keys = STUDY.shards(section, table, "recipes")
+    # per seed (and the confirming one), group of settings sharing a batch, layer
+    assert keys == [
+        f"{seed}-{group}-{layer}"
+        for seed in (0, 1)
+        for group in ("none", "fourier")
+        for layer in ("conv1", "fc2")
+    ]
+    assert STUDY.shards({**section, "split": False}, table, "recipes") == []
+
+    def job(out: str, shards=None) -> Job:
+        return Job(
+            "recipes",
+            tmp_path / "m.keras",
+            tmp_path / out,
+            data=tiny_data,
+            extras={"judge": tiny_judge},
+            dataset="d",
+            model_name="tiny",
+            shards=shards or {},
+        )
+
+    done = {key: STUDY.execute_shard(job("split"), section, key) for key in keys}
+    assert all(path.parent == tmp_path / "split" / "shards" / "recipes" for path in done.values())
+    split_result, split_files = STUDY.execute(job("split", done), section)
+    whole_result, whole_files = STUDY.execute(job("whole"), section)
+    assert split_result.numbers == whole_result.numbers  # the shards' renders counted too
+    assert [f.name for f in split_files] == [f.name for f in whole_files]
+    for a, b in zip(split_files, whole_files, strict=True):
+        if not a.name.endswith(".result.json"):  # the manifest names its folder
+            assert a.read_bytes() == b.read_bytes(), a.name
+    # a shard made for other targets is refused, naming it
+    for other in (keys[1], keys[2]):  # another layer's, another group's
+        with pytest.raises(
+            ValueError, match=rf"shard {keys[0]} rendered other targets or settings"
+        ):
+            STUDY.execute(job("wrong", {**done, keys[0]: done[other]}), section)
+    with pytest.raises(ValueError, match="not a shard of this job; its shards are 0-none-conv1"):
+        STUDY.execute_shard(job("split"), section, "0-none-conv9")

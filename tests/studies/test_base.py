@@ -73,7 +73,8 @@ def test_the_slurm_profiles_gpu_lines_are_the_rules_that_train_or_render():
     text = (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
     listed = set(re.findall(r"^#   (\w+): \{gpu: 1", text, re.M))
     rendering = {study.name for study in studies.every() if study.renders}
-    assert listed == rendering | {"train", "train_prior"}
+    shards = {f"{study.name}_shard" for study in studies.every() if study.shard_resources}
+    assert listed == rendering | shards | {"train", "train_prior"}
 
 
 def test_sections_follow_the_registry():

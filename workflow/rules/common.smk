@@ -21,6 +21,7 @@ wildcard_constraints:
     dataset=any_of(config["datasets"]),
     model=any_of([*config["models"], plan.JUDGE, *plan.retrained_models(config)]),
     job=r"[^/]+",
+    shard=r"[^/]+",
 
 
 # Layer names and unit indices are checked against every model before any job runs.
@@ -70,6 +71,15 @@ def study_inputs(name):
         return plan.study_inputs(
             config, name, wildcards.dataset, wildcards.model, wildcards.job
         )
+
+    return get
+
+
+def shard_inputs(name):
+    """Input function: what a shard of study ``name`` reads (its model, data, extras)."""
+
+    def get(wildcards):
+        return plan.shard_inputs(config, name, wildcards.dataset, wildcards.model)
 
     return get
 

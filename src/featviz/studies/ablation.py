@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 
 from featviz import metrics
-from featviz.io import atomic_path, write_json, write_npz, write_text
+from featviz.io import atomic_path, read_npz, write_json, write_npz, write_text
 from featviz.models.layers import LayerTable
 from featviz.plateau import budget, describe_steps
 from featviz.plotting import image_table, new_figure, save_figure
 from featviz.results import Figure, Result
 from featviz.settings import validate_definition
-from featviz.studies.base import Job, Settings, Study
+from featviz.studies.base import Job, Settings, Study, layers_and_classes
 from featviz.units import (
     Split,
     live_units,
@@ -321,20 +321,22 @@ class Scores:
 
 
 def choose_targets(
-    model: Any, test: Split, settings: Settings, seed: int
+    model: Any, test: Split, settings: Settings, seed: int, layer: str | None = None
 ) -> tuple[list[Target], dict[tuple[str, int], np.ndarray]]:
     """Every class (if asked) and a sample (seeded by ``seed``) of each layer's live units,
     maximized and minimized; and each one's score on every test image (a unit's mean
     activation, a class's logit), which ranks its natural exemplars and queries.
 
-    A unit is live as :func:`featviz.units.live_units` says.
+    A unit is live as :func:`featviz.units.live_units` says. With ``layer``, only that
+    layer's targets, as they are in the whole list (each layer is sampled on its own).
     """
     from featviz.engine import for_units
     from featviz.models import probe
 
     table = probe.layer_table(model)
     targets = []
-    if settings["classes"]:
+    unit_acts = {}
+    if settings["classes"] and layer in (None, table.logits):
         indices, objectives = for_units(table, table.logits, None, test.class_names)
         targets += [
             Target("class", table.logits, i, o) for i, o in zip(indices, objectives, strict=True)
@@ -344,17 +346,107 @@ def choose_targets(
         ]
         logits = probe.unit_scores(model, table.logits, test.images)
         unit_acts = {(table.logits, i): logits[:, i] for i in indices}
-    else:
-        unit_acts = {}
-    for layer in settings["layers"]:
-        means = probe.unit_scores(model, layer, test.images)
+    for name in settings["layers"]:
+        if layer not in (None, name):
+            continue
+        means = probe.unit_scores(model, name, test.images)
         for i in sample_units(live_units(means), settings["units_per_layer"], seed):
-            _, (objective,) = for_units(table, layer, [i])
-            unit_acts[(layer, i)] = means[:, i]
-            targets += [Target("max", layer, i, objective), Target("min", layer, i, -objective)]
-    if not targets:
+            _, (objective,) = for_units(table, name, [i])
+            unit_acts[(name, i)] = means[:, i]
+            targets += [Target("max", name, i, objective), Target("min", name, i, -objective)]
+    if not targets and layer is None:
         raise ValueError("The ablation has nothing to render: no class and no live unit.")
     return targets, unit_acts
+
+
+def render_groups(recipes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The settings that share a parameterization (:data:`PARAMETERIZATION_KEYS`), by the
+    name of the first: each group renders as one compiled batch, its settings as variants."""
+    groups: dict[tuple, list[str]] = {}
+    for name, r in recipes.items():
+        groups.setdefault(tuple(r[k] for k in PARAMETERIZATION_KEYS), []).append(name)
+    return {members[0]: members for members in groups.values()}
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One render call of the ablation: the targets one seed chose in one layer, under one
+    group of settings (:func:`render_groups`). Its key names it in file names."""
+
+    seed: int
+    group: str
+    layer: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.seed}-{self.group}-{self.layer}"
+
+
+def plan_shards(settings: Settings, channels: int | None, table: LayerTable) -> list[Shard]:
+    """Every render call of the study, in the order it runs them: per seed (the confirming
+    one second), per group, per layer (the classes' under the logits layer)."""
+    seeds = [settings["seed"], *([settings["seed"] + 1] if settings["confirm"] else [])]
+    layers = layers_and_classes(settings["layers"], settings["classes"], table)
+    groups = render_groups(named_recipes(settings, channels))
+    return [Shard(seed, group, layer) for seed in seeds for group in groups for layer in layers]
+
+
+def render_shard(
+    model: Any,
+    targets: Sequence[Target],
+    recipes: Sequence[Mapping[str, Any]],
+    resources: Any,
+    settings: Settings,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``targets`` (one layer's) under ``recipes`` (one group's), ``references`` times each,
+    as one render call: the recipes are variants of one batch.
+
+    Returns:
+        ``images (V, T, R, H, W, C)`` and final ``values (V, T, R)``, V the recipes.
+    """
+    from featviz.engine import Variant, recipe, render
+
+    shape = recipe.input_shape(model)
+    restarts = settings["references"]
+    images = np.zeros((len(recipes), len(targets), restarts, *shape), dtype=np.float32)
+    values = np.zeros((len(recipes), len(targets), restarts), dtype=np.float32)
+    if not targets:
+        return images, values
+    cooked = [recipe.build(r, shape, resources) for r in recipes]
+    slots = [
+        (v, t, k) for t in range(len(targets)) for v in range(len(cooked)) for k in range(restarts)
+    ]
+    result = render(
+        model,
+        [targets[t].objective for _, t, _ in slots],
+        param=cooked[0].param,
+        start=cooked[0].start,
+        relu_gradient=cooked[0].relu_gradient,
+        variants=[Variant(c.transforms, tuple(c.regularizers)) for c in cooked],
+        variant_of=[v for v, _, _ in slots],
+        learning_rate=settings["learning_rate"],
+        seed=seed,
+        batch_size=settings["batch_size"],
+        **budget(settings),
+    )
+    for j, (v, t, k) in enumerate(slots):
+        images[v, t, k], values[v, t, k] = result.images[j], result.values[j]
+    return images, values
+
+
+def shard_targets(targets: Sequence[Target], settings: Sequence[str]) -> dict[str, np.ndarray]:
+    """What a shard's archive says of its targets and settings, to check it against the
+    job's."""
+    return {
+        "settings": np.array(settings, dtype=str),
+        "kinds": np.array([t.kind for t in targets], dtype=str),
+        "indices": np.array([t.index for t in targets], dtype=np.int64),
+    }
+
+
+#: What a shard's archive holds (in the message of a file that is not one).
+SHARD_ARCHIVE = "an ablation shard's archive (images, values, settings, kinds, indices)"
 
 
 def render_settings(
@@ -364,45 +456,53 @@ def render_settings(
     resources: Any,
     settings: Settings,
     seed: int,
+    done: Mapping[str, Path] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every target under every recipe, ``references`` times: one render call per
-    parameterization, its recipes as variants of one batch, deepest layers first so that
-    batches truncate and slice.
+    """Every target under every recipe, ``references`` times: one :func:`render_shard` per
+    group and layer, or its archive where ``done`` has it (a shard run as its own job).
 
     Returns:
         ``images (S, T, R, H, W, C)`` and final ``values (S, T, R)``.
+
+    Raises:
+        ValueError: a shard's archive holds other targets than this job chose.
     """
-    from featviz.engine import Variant, recipe, render
+    from featviz.engine import recipe
     from featviz.models import probe
 
     shape = recipe.input_shape(model)
     names, restarts = list(recipes), settings["references"]
     images = np.zeros((len(names), len(targets), restarts, *shape), dtype=np.float32)
     values = np.zeros((len(names), len(targets), restarts), dtype=np.float32)
-    depth = probe.layer_table(model).readable()
-    order = sorted(range(len(targets)), key=lambda t: depth.index(targets[t].layer), reverse=True)
-    groups: dict[tuple, list[str]] = {}
-    for name, r in recipes.items():
-        groups.setdefault(tuple(r[k] for k in PARAMETERIZATION_KEYS), []).append(name)
-    for members in groups.values():
-        cooked = [recipe.build(recipes[n], shape, resources) for n in members]
-        slots = [(v, t, k) for t in order for v in range(len(members)) for k in range(restarts)]
-        result = render(
-            model,
-            [targets[t].objective for _, t, _ in slots],
-            param=cooked[0].param,
-            start=cooked[0].start,
-            relu_gradient=cooked[0].relu_gradient,
-            variants=[Variant(c.transforms, tuple(c.regularizers)) for c in cooked],
-            variant_of=[v for v, _, _ in slots],
-            learning_rate=settings["learning_rate"],
-            seed=seed,
-            batch_size=settings["batch_size"],
-            **budget(settings),
-        )
-        for j, (v, t, k) in enumerate(slots):
-            s = names.index(members[v])
-            images[s, t, k], values[s, t, k] = result.images[j], result.values[j]
+    groups = render_groups(recipes)
+    for shard in plan_shards(settings, shape[-1], probe.layer_table(model)):
+        if shard.seed != seed:
+            continue
+        where = [t for t, target in enumerate(targets) if target.layer == shard.layer]
+        members = groups[shard.group]
+        if done and shard.key in done:
+            arrays = read_npz(done[shard.key], SHARD_ARCHIVE)
+            expected = shard_targets([targets[t] for t in where], members)
+            if not {"images", "values", *expected} <= set(arrays) or any(
+                not np.array_equal(arrays[k], v) for k, v in expected.items()
+            ):
+                raise ValueError(
+                    f"{done[shard.key]}: shard {shard.key} rendered other targets or settings "
+                    "than this job's (made with other settings or another model?); rerun it."
+                )
+            part = arrays["images"], arrays["values"]
+        else:
+            part = render_shard(
+                model,
+                [targets[t] for t in where],
+                [recipes[m] for m in members],
+                resources,
+                settings,
+                seed,
+            )
+        for v, member in enumerate(members):
+            images[names.index(member), where] = part[0][v]
+            values[names.index(member), where] = part[1][v]
     return images, values
 
 
@@ -608,8 +708,45 @@ class Ablation(Study):
         "recommended": "{job}_recommended.json",
     }
 
+    shard_resources = {"mem_mb": 4000, "runtime": 120}
+    # Whether the job splits into shards plans jobs only: the outputs are the same either way.
+    plan_keys = ("split",)
+
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return ["recipes"]
+
+    def shards(self, settings: Settings, table: LayerTable, key: str) -> list[str]:
+        """One shard per seed, group of settings and layer (:func:`plan_shards`), if split."""
+        if not settings["split"]:
+            return []
+        return [s.key for s in plan_shards(settings, table.input_shape[-1], table)]
+
+    def shard_needs(self, settings: Settings) -> list[str]:
+        return super().needs(settings)  # rendering needs no judge
+
+    def run_shard(self, job: Job, settings: Settings, shard: str) -> dict[str, np.ndarray]:
+        """Choose the shard's targets as the whole job does and render them."""
+        from featviz.engine import recipe
+        from featviz.models import probe
+
+        model = probe.load_model(job.model)
+        table = probe.layer_table(model)
+        shape = recipe.input_shape(model)
+        planned = {s.key: s for s in plan_shards(settings, shape[-1], table)}
+        if shard not in planned:
+            raise ValueError(
+                f"--shard {shard}: not a shard of this job; its shards are {', '.join(planned)}."
+            )
+        part = planned[shard]
+        test = load_test(job.require_data(self.name))
+        recipes = named_recipes(settings, shape[-1])
+        members = render_groups(recipes)[part.group]
+        cooked = [recipes[m] for m in members]
+        targets, _ = choose_targets(model, test, settings, part.seed, layer=part.layer)
+        images, values = render_shard(
+            model, targets, cooked, job.resources(cooked), settings, part.seed
+        )
+        return {"images": images, "values": values, **shard_targets(targets, members)}
 
     def recipes(self, settings: Settings) -> list[dict[str, Any]]:
         return list(named_recipes(settings).values())
@@ -637,7 +774,9 @@ class Ablation(Study):
 
         def sample(seed: int):
             targets, unit_acts = choose_targets(model, test, settings, seed)
-            images, values = render_settings(model, targets, recipes, resources, settings, seed)
+            images, values = render_settings(
+                model, targets, recipes, resources, settings, seed, job.shards
+            )
             scores = measure(model, judge, test, targets, unit_acts, images, values, settings)
             chosen = choose(names, recipes, scores.two_afc, scores.ceiling, targets, seed)
             return targets, unit_acts, images, values, scores, chosen

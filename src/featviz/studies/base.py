@@ -17,6 +17,9 @@ A study is a module holding one :class:`Study` subclass and its instance
   against a model's layers before any job runs;
 - :meth:`Study.run`: the work of one job, returning a :class:`~featviz.results.Result`
   that lists every figure with its caption, every file and the numbers it reports;
+- :meth:`Study.shards` and :meth:`Study.run_shard` (optional): a long job split into
+  shards, each its own Snakemake job writing one archive, which the job then reads in
+  place of doing that work itself; its outputs are the same, bit for bit;
 - :meth:`Study.summarize` (optional): the numbers of all its jobs gathered for
   the report.
 
@@ -36,6 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from featviz.io import read_npz, write_npz
 from featviz.models.layers import LayerTable
 from featviz.results import CAPTION_SUFFIX, MANIFEST_SUFFIX, Result, manifest_path, publish
 from featviz.settings import validate_definition, validate_section
@@ -65,6 +69,8 @@ class Job:
     extras: Mapping[str, Path] = field(default_factory=dict)
     dataset: str = ""
     model_name: str = ""
+    #: The shards of this job already done, by key (:meth:`Study.shards`): their archives.
+    shards: Mapping[str, Path] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -76,6 +82,10 @@ class Job:
     def path(self, name: str) -> Path:
         """The file ``name`` (``{job}`` replaced by the key) in the job's folder."""
         return self.out_dir / name.format(job=self.key)
+
+    def shard_path(self, shard: str) -> Path:
+        """The archive that shard ``shard`` of this job writes."""
+        return self.out_dir / SHARD.format(job=self.key, shard=shard)
 
     def require_data(self, study: str) -> Path:
         if self.data is None:
@@ -117,6 +127,11 @@ class Job:
         return Resources(spectrum=spectrum, generator=generator, images=images)
 
 
+#: Where a shard of a job writes its arrays, under the study's folder.
+SHARD = "shards/{job}/{shard}.npz"
+#: The array of a shard's archive that counts its objectives ending below their start.
+BELOW_START = "objectives_below_start"
+
 #: Inputs a study job may need besides its model and data, with what each is.
 EXTRA_INPUTS = {
     "judge": "the judge model (results/<dataset>/judge/model.keras)",
@@ -148,6 +163,8 @@ class Study:
     priority: ClassVar[int] = 0
     #: Whether its jobs render or train on the accelerator (the GPU lines of the profile).
     renders: ClassVar[bool] = True
+    #: What one shard asks of a machine, for studies whose jobs split (:meth:`shards`).
+    shard_resources: ClassVar[dict[str, int] | None] = None
 
     # -- declarations -------------------------------------------------------------------------
 
@@ -177,6 +194,19 @@ class Study:
         when a recipe renders through the prior."""
         kinds = {recipe["parameterization"] for recipe in self.recipes(settings)}
         return ["prior"] if "prior" in kinds else []
+
+    def shards(self, settings: Settings, table: LayerTable, key: str) -> list[str]:
+        """The shards job ``key`` splits into: each runs as its own job (:meth:`run_shard`)
+        and this job reads their archives. None, the default, runs the job whole."""
+        return []
+
+    def shard_needs(self, settings: Settings) -> list[str]:
+        """Extra inputs a shard reads: the job's by default."""
+        return self.needs(settings)
+
+    def run_shard(self, job: Job, settings: Settings, shard: str) -> dict[str, np.ndarray]:
+        """Do shard ``shard`` of ``job``: the arrays its archive holds."""
+        raise ValueError(f"--shard {shard}: the {self.name} study's jobs do not split into shards.")
 
     def job_settings(self, settings: Settings, key: str) -> dict[str, Any]:
         """The part of the section that job ``key`` reads: all but the plan keys by default."""
@@ -240,8 +270,10 @@ class Study:
         check_fit(job.model, job.data)
         with watch_starts() as watch:
             result = self.run(job, settings)
-        if watch.calls:
-            result.numbers["objectives_below_start"] = len(watch.below_start)
+        if watch.calls or job.shards:  # the shards' renders count as the job's own
+            result.numbers["objectives_below_start"] = len(watch.below_start) + sum(
+                int(read_npz(path)[BELOW_START]) for path in job.shards.values()
+            )
         result.labels = {"dataset": job.dataset, "model": job.model_name, **result.labels}
         files = publish(result, manifest_path(job.out_dir, job.key))
         declared = {job.out_dir / name for name in self.outputs(job.key).values()}
@@ -253,6 +285,22 @@ class Study:
                 f"declared files {missing}."
             )
         return result, files
+
+    def execute_shard(self, job: Job, settings: Settings | None, shard: str) -> Path:
+        """Validate ``settings``, run shard ``shard`` of ``job`` and write its archive.
+
+        Returns:
+            The archive (:meth:`Job.shard_path`).
+        """
+        from featviz.engine.render import watch_starts
+
+        settings = self.validate(settings)
+        check_fit(job.model, job.data)
+        with watch_starts() as watch:
+            arrays = self.run_shard(job, settings, shard)
+        path = job.shard_path(shard)
+        write_npz(path, **arrays, **{BELOW_START: np.array(len(watch.below_start))})
+        return path
 
 
 def check_fit(model: Path, data: Path | None) -> None:
