@@ -27,7 +27,14 @@ if not config:
 # word, so every config file is read again by one that refuses them; and featviz's message
 # names a bad value inside a shared definition, where Snakemake's may name the keys it left
 # "unevaluated" instead.
-check_config_files(workflow.configfiles)
+replaced = check_config_files(workflow.configfiles)
+if replaced:
+    print(
+        f"featviz: {len(replaced)} settings of one config file replaced by a later one:",
+        *replaced,
+        sep="\n  ",
+        file=sys.stderr,
+    )
 validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
 

@@ -120,6 +120,19 @@ FAULTS = {
         study("filters", "conv1", '{"learning_rate": NaN}'),
         "Setting filters.learning_rate: nan is not a finite number",
     ),
+    "auto-ceiling-under-its-window": F(
+        study("filters", "conv1", '{"steps": "auto", "max_steps": 20}'),
+        "Setting filters: steps: auto looks 2 steps ahead (plateau_window 0.1 of max_steps 20); "
+        "expected at least 4: raise max_steps to 35 or more",
+    ),
+    "ablation-shard-unknown": F(
+        study("ablation", "recipes", "{}", "--shard", "0-none-conv9"),
+        "--shard 0-none-conv9: not a shard of this job; its shards are 0-none-conv1",
+    ),
+    "shard-of-a-study-that-does-not-split": F(
+        study("filters", "conv1", "{}", "--shard", "0-none-conv1"),
+        "--shard 0-none-conv1: the filters study's jobs do not split into shards",
+    ),
     "images-more-than-allowed": F(
         study("activations", "conv1", '{"images": 999}'),
         "Setting activations.images: 999 is greater than the maximum of 20",

@@ -207,3 +207,32 @@ def test_the_plateau_and_the_two_alternative_task_are_declared_once():
         for name, section in schema()["properties"].items():
             own = set(section.get("properties", {}))
             assert not own & keys, f"{name} redeclares {own & keys} of $defs/{shared}"
+
+
+def test_settings_a_later_config_file_replaces_are_named(tmp_path, monkeypatch):
+    """Snakemake merges --configfile files key by key without a word; featviz lists every
+    setting a later file changes, with both values and files (the Snakefile prints them)."""
+    from featviz.settings import check_config_files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(
+        "ablation: {steps: 64, layers: [conv1]}\nfilters: {steps: 8}\ntitle: A\n"
+    )
+    (tmp_path / "b.yaml").write_text("ablation: {steps: 256, layers: [conv1]}\ntitle: B\n")
+    assert check_config_files([tmp_path / "a.yaml", tmp_path / "b.yaml"]) == [
+        "ablation.steps: 64 (a.yaml) -> 256 (b.yaml)",
+        "title: 'A' (a.yaml) -> 'B' (b.yaml)",
+    ]
+    assert check_config_files([tmp_path / "a.yaml"]) == []
+
+
+def test_an_auto_budget_must_look_ahead_a_few_steps():
+    from featviz.settings import MIN_PLATEAU_WINDOW, SettingsError
+
+    with pytest.raises(SettingsError, match="looks 2 steps ahead .* raise max_steps to 35"):
+        validate_section("recommended", {"steps": "auto", "max_steps": 20})
+    with pytest.raises(SettingsError, match="looks 3 steps ahead"):
+        validate_section("filters", {"steps": "auto", "max_steps": 100, "plateau_window": 0.03})
+    ok = validate_section("filters", {"steps": "auto", "max_steps": 40})
+    assert round(ok["plateau_window"] * ok["max_steps"]) == MIN_PLATEAU_WINDOW
+    assert validate_section("filters", {"steps": 3})["steps"] == 3  # a number of steps is fine

@@ -16,6 +16,7 @@ import copy
 import functools
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,33 @@ def _non_finite(value: Any, path: list[str]) -> tuple[list[str], float] | None:
     return None
 
 
+#: Fewest steps ``steps: auto`` may look ahead: the loop checks four times a window, and a
+#: plateau over fewer steps says nothing of where the objective stops rising.
+MIN_PLATEAU_WINDOW = 4
+
+
+def _short_window(value: Any, path: list[str]) -> str | None:
+    """A message for the first ``steps: auto`` in ``value`` whose window, ``plateau_window``
+    of ``max_steps``, is under :data:`MIN_PLATEAU_WINDOW` steps."""
+    if not isinstance(value, Mapping):
+        return None
+    if value.get("steps") == "auto" and {"max_steps", "plateau_window"} <= set(value):
+        ceiling, share = value["max_steps"], value["plateau_window"]
+        if round(share * ceiling) < MIN_PLATEAU_WINDOW:
+            least = math.ceil((MIN_PLATEAU_WINDOW - 0.5) / share)
+            return (
+                f"Setting {'.'.join(path)}: steps: auto looks {round(share * ceiling)} steps "
+                f"ahead (plateau_window {share:g} of max_steps {ceiling}); expected at least "
+                f"{MIN_PLATEAU_WINDOW}: raise max_steps to {least} or more, or give a number "
+                "of steps."
+            )
+    for key, item in value.items():
+        found = _short_window(item, [*path, str(key)])
+        if found is not None:
+            return found
+    return None
+
+
 def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where: str) -> dict:
     from jsonschema.exceptions import best_match
 
@@ -114,6 +142,9 @@ def _validated(subschema: dict[str, Any], data: Mapping[str, Any] | None, where:
     if error is not None:
         path = ".".join([where, *(str(p) for p in error.absolute_path)])
         raise SettingsError(f"Setting {path}: {error.message}.")
+    short = _short_window(instance, [where])
+    if short is not None:
+        raise SettingsError(short)
     for obj, key in numbers:  # an integer given for a number means that number as a float
         if type(obj.get(key)) is int:
             obj[key] = float(obj[key])
@@ -252,14 +283,38 @@ def load_config_file(path: str | Path) -> Any:
             loader.dispose()
 
 
-def check_config_files(paths: Iterable[str | Path]) -> None:
+def check_config_files(paths: Iterable[str | Path]) -> list[str]:
     """Read every config file with :func:`load_config_file`: a duplicate key is an error.
 
     Snakemake reads ``--configfile`` with a loader that keeps the last of two equal
     keys; the Snakefile calls this on ``workflow.configfiles`` before validating.
+
+    Returns:
+        Where several files are given, one line per setting a later file replaces (Snakemake
+        merges them key by key, silently): the setting, the value it had and from which
+        file, the value it takes and from which. The Snakefile prints them.
     """
+    paths = list(paths)
+    given: dict[str, tuple[Any, str]] = {}
+    replaced = []
     for path in paths:
-        load_config_file(path)
+        name = os.path.relpath(path)
+        for key, value in _leaves(load_config_file(path) or {}, []):
+            if key in given and given[key][0] != value:
+                before, source = given[key]
+                replaced.append(f"{key}: {before!r} ({source}) -> {value!r} ({name})")
+            given[key] = (value, name)
+    return replaced
+
+
+def _leaves(value: Any, path: list[str]) -> Iterable[tuple[str, Any]]:
+    """``(dotted key, value)`` of every value that is not a mapping, as Snakemake merges
+    config files: mappings key by key, anything else (a list too) whole."""
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from _leaves(item, [*path, str(key)])
+    else:
+        yield ".".join(path), value
 
 
 def compact_json(value: Any) -> str:
