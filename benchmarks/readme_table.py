@@ -3,7 +3,8 @@ it exists, ``benchmarks/job_speed.json`` (the paper's ``filters`` job, whole); a
 table of starts from ``benchmarks/reach.json``.
 
 The tables sit between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
-``docs/performance.md`` and between ``<!-- reach:start -->`` and ``<!-- reach:end -->`` in
+``docs/performance.md``, between ``<!-- reach:start -->`` and ``<!-- reach:end -->`` (and the
+``dictionary`` markers, from ``benchmarks/dictionary_fit.json``) in
 ``docs/measures.md``; this script replaces what is there, so the docs never quote a number
 the benchmark did not produce.
 ``tests/test_benchmark_table.py`` checks that they agree.
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 REACH_START, REACH_END = "<!-- reach:start -->", "<!-- reach:end -->"
+DICTIONARY_START, DICTIONARY_END = "<!-- dictionary:start -->", "<!-- dictionary:end -->"
 LABELS = {
     "featviz": "featviz `render` (graph mode, truncated, channel-sliced)",
     "featviz_regularized": "featviz with `default_set()` regularizers",
@@ -357,6 +359,24 @@ def reach_table(reach: dict) -> str:
     return "\n".join(lines)
 
 
+def dictionary_table(fits: dict) -> str:
+    """Per dataset, layer and learner: the fit's explained variance, zero codes, dead
+    features and seconds, and on planted directions the smallest and median matched cosine."""
+    lines = [
+        "| data | layer | learner | samples | variance explained | zero codes | dead features "
+        "| seconds | matched cosine (min / median) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in fits["rows"]:
+        cosine = f"{r['min_cosine']:.3f} / {r['median_cosine']:.3f}" if "min_cosine" in r else "—"
+        lines.append(
+            f"| {r['dataset']} | {r['layer']} | {r['method']} | {r['samples']} "
+            f"| {r['explained']:.3f} | {r['sparsity']:.3f} | {r['dead']} | {r['seconds']:.1f} "
+            f"| {cosine} |"
+        )
+    return "\n".join(lines)
+
+
 def replace_between(text: str, start: str, end: str, body: str, where: str = "the page") -> str:
     """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``."""
     if start not in text or end not in text:
@@ -377,12 +397,16 @@ def main() -> None:
     body = table(report, load("job_speed.json"))
     page.write_text(replace_between(page.read_text(), START, END, body, str(page)))
     print(f"updated the table in {page}")
-    reach = load("reach.json")
-    if reach is not None:
-        page = MEASURES_PAGE
-        body = reach_table(reach)
-        page.write_text(replace_between(page.read_text(), REACH_START, REACH_END, body, str(page)))
-        print(f"updated the table in {page}")
+    measured = (
+        (load("reach.json"), reach_table, REACH_START, REACH_END),
+        (load("dictionary_fit.json"), dictionary_table, DICTIONARY_START, DICTIONARY_END),
+    )
+    for found, write, start, end in measured:
+        if found is not None:
+            page = MEASURES_PAGE
+            body = write(found)
+            page.write_text(replace_between(page.read_text(), start, end, body, str(page)))
+            print(f"updated a table in {page}")
 
 
 if __name__ == "__main__":

@@ -80,3 +80,24 @@ def test_reach_table_matches_its_json():
     name = f"{chosen['start']} + {chosen['relu_gradient'].replace('_', '-')}"
     for total in (t for t in reach["totals"] if t["remedy"] == name):
         assert total["stuck"] == 0 and total["below_best"] == 0
+
+
+def test_dictionary_table_matches_its_json():
+    """The learners' table is the one benchmarks/dictionary_fit.json gives, and the schema's
+    default learner is the one that recovered planted directions best and explained most of
+    every demo layer's activations."""
+    from benchmarks.readme_table import DICTIONARY_END, DICTIONARY_START, dictionary_table
+    from featviz.settings import defaults
+
+    fits = _load("dictionary_fit.json")
+    page = MEASURES_PAGE.read_text()
+    section = page.split(DICTIONARY_START, 1)[1].split(DICTIONARY_END, 1)[0].strip()
+    assert section == dictionary_table(fits)
+    chosen = defaults("dictionary")["method"]
+    by = {(r["dataset"], r["layer"], r["method"]): r for r in fits["rows"]}
+    for (dataset, layer, method), row in by.items():
+        if method != chosen:
+            ours = by[(dataset, layer, chosen)]
+            assert ours["explained"] >= row["explained"], (dataset, layer)
+            if "min_cosine" in row:
+                assert ours["min_cosine"] >= row["min_cosine"]

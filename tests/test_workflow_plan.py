@@ -190,6 +190,7 @@ def test_a_model_has_settings_of_its_own(tmp_path, monkeypatch):
         "joint": {"layer": "sum", "pairs": [[0, 1]], "triples": []},
         "directions": {"layers": ["norm"]},
         "ablation": {"layers": ["branch"]},
+        "dictionary": {"layers": ["stem"]},
         "deconv": {"layers": []},
         "redundancy": {"layers": ["stem", "branch"]},
     }
@@ -277,6 +278,13 @@ def test_a_study_reading_another_studys_jobs_is_checked():
     cfg["deconv"]["layers"] = ["conv2", "fc1"]
     plan.check(cfg)  # fc1 is a layer of the filters study
     cfg["filters"]["units"] = {"conv1": "all", "conv2": "all"}
+    with pytest.raises(
+        ValueError,
+        match=r"dictionary reads the recommended study's jobs, which do not include conv3, "
+        r"fc1: add them to filters\.",  # the recommended study renders the filters study's
+    ):
+        plan.check(cfg)
+    cfg["dictionary"]["layers"] = ["conv2"]
     with pytest.raises(
         ValueError, match=r"deconv reads the filters study's jobs, which do not include fc1"
     ):

@@ -9,9 +9,10 @@ numbers can be compared across the report.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,4 +128,87 @@ def describe_reach(reached: dict[str, int]) -> str:
         f"{metrics.LIVE_SHARE:.0%} of the test images), {reached['stuck']} never left "
         f"{'their' if live != 1 else 'its'} start and {reached['below_best']} end below "
         f"{'their' if live != 1 else 'its'} best test image."
+    )
+
+
+def layer_recipe(
+    path: str | Path, layer: str, settings: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The recipe the ablation chose for ``layer`` (its ``recommended.json`` at ``path``), or
+    the one chosen over every target where it sampled no unit of that layer, as render
+    settings with the caller's learning rate and seed.
+
+    Returns:
+        The chosen setting's name, and its render settings (validated).
+    """
+    from featviz.io import read_json
+    from featviz.settings import validate_definition
+
+    chosen = read_json(path)
+    chosen = chosen.get("layers", {}).get(layer, chosen)
+    render = validate_definition(
+        "render",
+        {
+            **chosen["recipe"],
+            "learning_rate": settings["learning_rate"],
+            "seed": settings["seed"],
+        },
+        f"{path}: recipe",
+    )
+    return chosen["setting"], render
+
+
+@dataclass(frozen=True)
+class BothEnds:
+    """Objectives rendered maximized and minimized, ``k`` starts each (:func:`render_both_ends`).
+
+    Attributes:
+        images: ``(2, U, K, H, W, C)``: the maximizing images, then the minimizing ones.
+        values: ``(2, U, K)`` each image's value of the objective itself (not negated).
+        starts: ``(2, U, K)`` the same at the start image.
+        stopped: ``(2 U K,)`` the step each render stopped at.
+        how: the recipe in words, for captions.
+    """
+
+    images: np.ndarray
+    values: np.ndarray
+    starts: np.ndarray
+    stopped: np.ndarray
+    how: str
+
+    def flat_images(self) -> np.ndarray:
+        """Every image in one batch, maximizing ones first (to embed them at once)."""
+        return self.images.reshape(-1, *self.images.shape[3:])
+
+
+def render_both_ends(
+    model: Any,
+    objectives: Sequence[Any],
+    references: int,
+    render_settings: Mapping[str, Any],
+    resources: Any,
+    settings: Mapping[str, Any],
+) -> BothEnds:
+    """Each objective maximized and minimized from ``references`` starts each, in one render
+    call: as many visualizations on each side as the natural references of the
+    two-alternative task. ``settings`` gives the batch size and the budget."""
+    from featviz.engine import recipe
+    from featviz.plateau import budget
+
+    n, k = len(objectives), references
+    every, how = recipe.render_with(
+        model,
+        [o for o in objectives for _ in range(k)] + [-o for o in objectives for _ in range(k)],
+        render_settings,
+        resources,
+        batch_size=settings["batch_size"],
+        **budget(settings),
+    )
+    sign = np.array([1.0, -1.0])[:, None, None]
+    return BothEnds(
+        images=every.images.reshape(2, n, k, *every.images.shape[1:]),
+        values=every.values.reshape(2, n, k) * sign,
+        starts=every.traces[:, 0].reshape(2, n, k) * sign,
+        stopped=every.stopped,
+        how=how,
     )

@@ -468,9 +468,11 @@ def check(config: Config) -> None:
                     wanted = fixed or study_jobs(config, study.name, dataset, model)
                     missing = set(wanted) - set(study_jobs(config, other, dataset, model))
                     if missing:
+                        # a study that runs another's jobs gets them from that one's section
+                        owner = studies.get(other).same_jobs_as or other
                         raise ValueError(
                             f"{study.name} reads the {other} study's jobs, which do not "
-                            f"include {', '.join(sorted(missing))}: add them to {other}."
+                            f"include {', '.join(sorted(missing))}: add them to {owner}."
                         )
             except ValueError as err:
                 raise ValueError(f"Model '{model}' (on {dataset}): {err}") from None

@@ -57,6 +57,7 @@ SMALL = {
             "settings": {"none": {}},
         },
         recommended={"steps": 4, "references": 2, "queries": 4},
+        dictionary={"layers": ["conv1"], "steps": 4, "references": 2, "queries": 4},
         deconv={"layers": ["conv1"]},
         redundancy={"layers": ["conv1"]},
     ),

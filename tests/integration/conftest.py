@@ -55,6 +55,7 @@ TINY = {
             },
             "combinations": {"blur+transforms": ["blur", "transforms"]},
         },
+        dictionary={"layers": ["conv2"]},
         deconv={"layers": ["conv2"], "rows": 3},
         redundancy={"seeds": [0, 1], "variants": {"half": {"width": 0.5}}},
     ),

@@ -53,6 +53,26 @@ def test_every_rendered_unit_and_class_has_a_page(atlas, demo_run):
     assert "Under each ablation setting" in classes and "Judge confidence" in classes
 
 
+def test_every_learned_feature_has_a_page_linked_with_its_units(atlas, demo_run):
+    for dataset, model in PAIRS:
+        arrays = demo_run / "results" / dataset / model / "dictionary" / "conv2.npz"
+        features = np.load(arrays)["features"]
+        folder = atlas / dataset / model / "conv2"
+        pages = sorted(folder.glob("feature-*.html"))
+        assert len(pages) == len(features) == 3
+        model_page = (atlas / dataset / model / "index.html").read_text()
+        assert all(f'href="../../{dataset}/{model}/conv2/{p.name}"' in model_page for p in pages)
+        # each unit page links the features with a positive weight on it, and back
+        for unit in range(features.shape[1]):
+            text = (folder / f"{unit}.html").read_text()
+            loading = [k for k in range(len(features)) if features[k, unit] > 0]
+            assert ("Learned features that load on it" in text) == bool(loading), unit
+            assert all(f"conv2/feature-{k}.html" in text for k in loading), unit
+    text = (atlas / "synthetic-digits/cnn3/conv2/feature-0.html").read_text()
+    for part in ("What maximizes it", "How interpretable", "Dataset examples", "Units it loads on"):
+        assert part in text, part
+
+
 def links(page: Path) -> list[str]:
     """Every href and src of a page, parsed by html5lib (strictly: a parse error fails)."""
     import html5lib
@@ -127,6 +147,7 @@ def test_the_pages_work_in_a_real_browser(atlas, tmp_path):
             ("model", "synthetic-digits/cnn3/index.html"),
             ("unit", "synthetic-digits/cnn3/conv2/1.html"),
             ("class", "synthetic-house-numbers/cnn3/fc2/2.html"),
+            ("feature", "synthetic-house-numbers/cnn3/conv2/feature-1.html"),
         ]:
             page.goto((atlas / rel).as_uri())
             unloaded = page.evaluate(
@@ -144,6 +165,11 @@ def test_the_pages_work_in_a_real_browser(atlas, tmp_path):
         with page.expect_navigation():
             page.keyboard.press("ArrowLeft")
         assert page.url.endswith("/conv2/1.html")
+        # and from a feature to the next feature
+        page.goto((atlas / "synthetic-digits/cnn3/conv2/feature-0.html").as_uri())
+        with page.expect_navigation():
+            page.keyboard.press("ArrowRight")
+        assert page.url.endswith("/synthetic-digits/cnn3/conv2/feature-1.html")
         # the jump box finds a unit, and says so when it cannot
         page.fill("#jump input", "fc1:3")
         with page.expect_navigation():
@@ -154,4 +180,5 @@ def test_the_pages_work_in_a_real_browser(atlas, tmp_path):
         assert "one of the layers conv1, conv2, fc1, fc2" in page.text_content(".jump-error")
         browser.close()
     assert errors == []
-    assert all((tmp_path / f"{n}.png").stat().st_size > 5000 for n in ("index", "model", "unit"))
+    shown = ("index", "model", "unit", "feature")
+    assert all((tmp_path / f"{n}.png").stat().st_size > 5000 for n in shown)

@@ -46,6 +46,7 @@ SMALL = {
                 "prior": {"parameterization": "prior"},
             },
         },
+        dictionary={"layers": ["conv2"]},
         deconv={"layers": ["conv2"]},
     ),
 }

@@ -35,6 +35,7 @@ def own_run(tmp_path_factory):
             joint={"layer": "sum"},
             directions={"layers": ["norm"]},
             ablation={"layers": ["branch"], "steps": 4, "queries": 5},
+            dictionary={"layers": ["stem"]},
             deconv={"layers": []},  # a residual model is no chain to project through
             redundancy={"layers": ["stem", "branch"], "seeds": [0]},  # nothing to retrain
         ),

@@ -98,13 +98,16 @@ def rank_images(
     units: Sequence[int],
     k: int,
     batch_size: int = 256,
+    directions: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The ``k`` images of a split that drive each unit most and least, in one pass per batch.
 
     A unit's score on an image is its mean activation over positions (the
     objective the filters study maximizes); for a spatial layer the position of
     its largest activation in the image is kept too, where its receptive field
-    is cropped.
+    is cropped. With ``directions`` (``(K, C)``, over the layer's channels) the
+    "units" are those directions: the activations' projections onto them, ranked
+    the same way (``units`` then picks among the K).
 
     Returns:
         ``top``, ``bottom``: ``(units, k)`` image indices, strongest (weakest) first;
@@ -121,7 +124,10 @@ def rank_images(
         raise ValueError(f"Ranking {k} top and {k} bottom images needs {2 * k}, got {len(images)}.")
     # The reduction runs inside the model, so one predict call returns only scores and
     # positions, never a batch of whole activation maps.
-    acts = keras.ops.take(get_layer(model, layer).output, np.asarray(units), axis=-1)
+    acts = get_layer(model, layer).output
+    if directions is not None:
+        acts = keras.ops.matmul(acts, keras.ops.convert_to_tensor(np.asarray(directions).T))
+    acts = keras.ops.take(acts, np.asarray(units), axis=-1)
     if len(acts.shape) == 4:
         _, h, w, c = acts.shape
         flat = keras.ops.reshape(acts, (-1, h * w, c))

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,15 @@ def receptive_fields(model: keras.Model) -> dict[str, Field]:
             )
         fields[layer.name] = field
     return fields
+
+
+def windows(field: Field | None, positions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(..., 4)`` input windows ``(top, left, bottom, right)`` seen at ``positions``: the
+    receptive ``field`` there, or the whole image for a layer without positions."""
+    height, width = (int(s) for s in size)
+    flat = positions.reshape(-1, 2)
+    if field is None:
+        boxes = np.tile([0, 0, height, width], (len(flat), 1))
+    else:
+        boxes = np.array([field.window(int(y), int(x), height, width) for y, x in flat])
+    return boxes.reshape(*positions.shape[:-1], 4).astype(np.int64)

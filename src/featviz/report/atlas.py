@@ -7,6 +7,7 @@ and can be put on any static host::
     index.html                                every dataset x model, with its accuracy
     <dataset>/<model>/index.html              the layers as rows of thumbnails
     <dataset>/<model>/<layer>/<index>.html    one unit (a class for the logits layer)
+    <dataset>/<model>/<layer>/feature-<k>.html  one feature of the layer's learned dictionary
     provenance/<artifact>.record.json         the records of the arrays the pages show
     atlas.css, atlas.js
 
@@ -16,8 +17,11 @@ minimizing image, the unit's interpretability scores), its convergence trace,
 its top and bottom test images cropped to its receptive field with their
 deconvnet and guided-backpropagation projections, the first convolution's
 weights, its most similar units, and the unit under every ablation setting
-where the ablation sampled it. Captions are those the studies wrote. Under
-every picture, a link to the provenance record of the arrays it was drawn from.
+where the ablation sampled it, and the dictionary features it loads on most. A feature
+page shows a learned direction (the dictionary study) as a unit page shows a unit: its
+maximizing and minimizing images, its scores, its cropped exemplars, and the units it
+spreads over. Captions are those the studies wrote. Under every picture, a link to the
+provenance record of the arrays it was drawn from.
 """
 
 from __future__ import annotations
@@ -43,11 +47,19 @@ from featviz.report.templating import environment
 from featviz.results import Result, read_manifest
 
 #: The studies whose outputs the atlas reads.
-STUDIES = ("filters", "recommended", "convergence", "deconv", "redundancy", "ablation")
+STUDIES = (
+    "filters",
+    "recommended",
+    "convergence",
+    "deconv",
+    "redundancy",
+    "ablation",
+    "dictionary",
+)
 #: Pixels per image pixel: on unit pages, and in the model page's strips.
 UNIT_SCALE, STRIP_SCALE = 4, 2
-#: Most similar units listed per measure.
-SIMILAR = 5
+#: Most similar units listed per measure; features listed per unit.
+SIMILAR = FEATURES_PER_UNIT = 5
 RECORD_SUFFIX = ".record.json"
 
 
@@ -255,6 +267,7 @@ def build_model_pages(
         dec = read_npz(dec_path) if dec_path else None
         conv_path = arrays_of(run.result("convergence", layer))
         conv = read_npz(conv_path) if conv_path else None
+        dictionary = _dictionary(site, env, run, base, layer, test, units_of[layer])
         is_class = layer == logits and len(f["indices"]) == len(class_names)
         dead = red.get(f"{layer}_dead")
         cluster = red.get(f"{layer}_cluster")
@@ -304,6 +317,7 @@ def build_model_pages(
                 "weights": weights if weights and weights["layer"] == layer else None,
                 "similar": _similar(red, layer, index, units_of[layer], red_path, site),
                 "ablation": ablation.get((layer, index), []),
+                "features": dictionary["of_unit"](index) if dictionary else [],
                 "prev": order[position - 1] if position > 0 else None,
                 "next": order[position + 1] if position + 1 < len(order) else None,
                 "units": units_of,
@@ -323,6 +337,7 @@ def build_model_pages(
                     for kind, result in (("seed", filters[layer]), ("recommended", rec_result))
                     if result is not None and "live" in result.numbers
                 },
+                "dictionary": dictionary["row"] if dictionary else None,
             }
         )
     _page(
@@ -339,6 +354,89 @@ def build_model_pages(
         "page": f"{base}/index.html",
         "units": len(order),
     }
+
+
+def _dictionary(site, env, run, base, layer, test, pages) -> dict[str, Any] | None:
+    """Write the pages of the layer's dictionary features, if the dictionary study ran on
+    it; return the model page's row of features, and for each unit the features that load
+    on it most. A unit is linked where it has a page (``pages``: the units rendered)."""
+    result = run.result("dictionary", layer)
+    path = arrays_of(result)
+    if path is None:
+        return None
+    d = read_npz(path)
+    record = site.record(path)
+    features = d["features"]
+    n = len(features)
+    thumbs = []
+    for k in range(n):
+        best = int(np.argmax(d["max_values"][k]))
+        images = [
+            site.png(f"{base}/{layer}/feature-{k}-{i}.png", im, UNIT_SCALE)
+            for i, im in enumerate(d["max_images"][k])
+        ]
+        minimized = [
+            site.png(f"{base}/{layer}/feature-{k}-minimized-{i}.png", im, UNIT_SCALE)
+            for i, im in enumerate(d["min_images"][k])
+        ]
+        examples = {}
+        for end in ("top", "bottom"):
+            crops = [
+                crop(test[i], w) for i, w in zip(d[end][k], d[f"{end}_windows"][k], strict=True)
+            ]
+            examples[end] = site.png(
+                f"{base}/{layer}/feature-{k}-{end}.png", strip(crops), UNIT_SCALE
+            )
+            examples[f"{end}_scores"] = d[f"{end}_scores"][k].tolist()
+        weights = features[k]
+        units = [(int(u), float(weights[u]), int(u) in pages) for u in d["top_units"][k]]
+        page = f"{base}/{layer}/feature-{k}.html"
+        thumb = {
+            "k": k,
+            "page": page,
+            "thumb": images[best].at(STRIP_SCALE),
+            "value": float(d["max_values"][k, best]),
+        }
+        thumbs.append(thumb)
+        _page(
+            site,
+            env,
+            page,
+            "feature.html.j2",
+            {
+                **thumb,
+                "dataset": run.dataset,
+                "model": run.model,
+                "layer": layer,
+                "count": n,
+                "images": list(zip(images, d["max_values"][k].tolist(), strict=True)),
+                "min_images": minimized,
+                "examples": examples,
+                "two_afc": float(d["two_afc"][k]),
+                "natural_two_afc": float(d["natural_two_afc"][k]),
+                "hf_share": float(np.mean(d["hf_share"][k])),
+                "diversity": float(d["diversity"][k]),
+                "used": float(d["used"][k]),
+                "spread": float(d["spread"][k]),
+                "units": units,
+                "caption": result.figures[0].caption,
+                "numbers": result.numbers,
+                "record": record,
+            },
+        )
+
+    def of_unit(index: int) -> list[dict[str, Any]]:
+        """The features with the largest weight on unit ``index`` (none that skip it)."""
+        column = features[:, index]
+        order = np.argsort(-column, kind="stable")[:FEATURES_PER_UNIT]
+        return [
+            {"k": int(k), "weight": float(column[k]), "page": f"{base}/{layer}/feature-{k}.html"}
+            for k in order
+            if column[k] > 0
+        ]
+
+    row = {"features": thumbs, "numbers": result.numbers, "record": record}
+    return {"row": row, "of_unit": of_unit}
 
 
 def _recommended(site, base, layer, index, rec, u, result, path) -> dict[str, Any]:

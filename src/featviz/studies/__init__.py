@@ -2,9 +2,9 @@
 
 Each name is a module of this package holding one
 :class:`~featviz.studies.base.Study` as ``STUDY`` (see :mod:`featviz.studies.base`
-for the shape). A new study is its module, its rule file
-(``workflow/rules/<name>.smk``), its section of ``config/schema.yaml``, its test,
-and its name in :data:`REGISTRY`.
+for the shape). A new study is its module, its section of
+``config/schema.yaml``, its test module (with its tiny settings, ``TINY``), and its name
+in :data:`REGISTRY`: the workflow's rules, the report's order and the tests follow.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ REGISTRY: tuple[str, ...] = (
     "directions",
     "ablation",
     "recommended",
+    "dictionary",
     "deconv",
     "redundancy",
 )

@@ -34,18 +34,6 @@ from featviz.studies.base import Job, Settings, Study, format_units, layers_and_
 from featviz.units import best_restart, describe_reach
 
 
-def windows(field, positions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``(..., 4)`` input windows ``(top, left, bottom, right)`` seen at ``positions``: the
-    receptive ``field`` there, or the whole image for a layer without positions."""
-    height, width = (int(s) for s in size)
-    flat = positions.reshape(-1, 2)
-    if field is None:
-        boxes = np.tile([0, 0, height, width], (len(flat), 1))
-    else:
-        boxes = np.array([field.window(int(y), int(x), height, width) for y, x in flat])
-    return boxes.reshape(*positions.shape[:-1], 4).astype(np.int64)
-
-
 def plot_examples(
     images: np.ndarray,
     test: np.ndarray,
@@ -114,7 +102,7 @@ class Filters(Study):
         """
         from featviz.engine import for_units, recipe
         from featviz.models import probe
-        from featviz.models.receptive import receptive_fields
+        from featviz.models.receptive import receptive_fields, windows
 
         model = probe.load_model(job.model)
         table = probe.layer_table(model)

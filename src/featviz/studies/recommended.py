@@ -25,14 +25,13 @@ import numpy as np
 
 from featviz import metrics
 from featviz.data.prepare import load_prepared, to_model_input
-from featviz.io import read_json, read_npz, write_npz
+from featviz.io import read_npz, write_npz
 from featviz.models.layers import LayerTable
-from featviz.plateau import budget, describe_steps
+from featviz.plateau import describe_steps
 from featviz.plotting import plot_grid
 from featviz.results import Figure, Result
-from featviz.settings import validate_definition
 from featviz.studies.base import Job, Settings, Study, format_units
-from featviz.units import describe_reach, score_units
+from featviz.units import describe_reach, layer_recipe, render_both_ends, score_units
 
 
 class Recommended(Study):
@@ -54,7 +53,7 @@ class Recommended(Study):
 
     def run(self, job: Job, settings: Settings) -> Result:
         """Render the filters study's units under the chosen recipe; score each unit."""
-        from featviz.engine import for_units, recipe
+        from featviz.engine import for_units
         from featviz.models import probe
 
         model = probe.load_model(job.model)
@@ -62,18 +61,7 @@ class Recommended(Study):
         table, judged = probe.layer_table(model), probe.layer_table(judge)
         layer, k = job.key, settings["references"]
         classes = layer == table.logits
-        # the recipe chosen for this layer, or over every target where it was not sampled
-        chosen = read_json(job.extra("recommended"))
-        chosen = chosen.get("layers", {}).get(layer, chosen)
-        render_settings = validate_definition(
-            "render",
-            {
-                **chosen["recipe"],
-                "learning_rate": settings["learning_rate"],
-                "seed": settings["seed"],
-            },
-            f"{job.extra('recommended')}: recipe",
-        )
+        setting, render_settings = layer_recipe(job.extra("recommended"), layer, settings)
         data = load_prepared(job.require_data(self.name))
         names = [str(c) for c in data["class_names"]]
         indices = [int(i) for i in read_npz(job.extra("filters"))["indices"]]
@@ -81,20 +69,12 @@ class Recommended(Study):
         n = len(indices)
         # k maximizing and k minimizing images per unit, each from its own start: as many
         # references on each side as the natural ceiling gets
-        every, how = recipe.render_with(
-            model,
-            [o for o in objectives for _ in range(k)] + [-o for o in objectives for _ in range(k)],
-            render_settings,
-            job.resources([render_settings]),
-            batch_size=settings["batch_size"],
-            **budget(settings),
+        ends = render_both_ends(
+            model, objectives, k, render_settings, job.resources([render_settings]), settings
         )
-        shape = every.images.shape[1:]
-        images = every.images.reshape(2, n, k, *shape)
-        values = every.values.reshape(2, n, k) * np.array([1.0, -1.0])[:, None, None]
-        starts = every.traces[:, 0].reshape(2, n, k) * np.array([1.0, -1.0])[:, None, None]
-        max_images, min_images = images
-        max_values, min_values = values
+        starts = ends.starts
+        max_images, min_images = ends.images
+        max_values, min_values = ends.values
 
         test = to_model_input(data["x_test"])
         scores = probe.unit_scores(model, layer, test)[:, indices]
@@ -105,7 +85,7 @@ class Recommended(Study):
         )
         embed = judged.embedding_layer()
         natural = probe.activations(judge, test, [embed], batch_size=256)[embed]
-        seen = probe.activations(judge, every.images, [embed, judged.logits])
+        seen = probe.activations(judge, ends.flat_images(), [embed, judged.logits])
         emb = seen[embed].reshape(2, n, k, -1)
         scored = score_units(natural, scores, emb[0], emb[1], max_images, k, settings["queries"])
         hf, diversity = scored.hf_share, scored.diversity
@@ -131,20 +111,20 @@ class Recommended(Study):
             hf_share=hf,
             diversity=diversity,
             confidence=confidence,
-            stopped=every.stopped.reshape(2, n, k)[0, :, 0],
+            stopped=ends.stopped.reshape(2, n, k)[0, :, 0],
         )
 
         labels = [names[i] if classes else f"#{i}" for i in indices]
-        steps = describe_steps(settings, every.stopped)
+        steps = describe_steps(settings, ends.stopped)
         lr, seed = settings["learning_rate"], settings["seed"]
         png = job.path(self.figures["figure"])
-        title = f"{layer}: recommended recipe '{chosen['setting']}', seed {seed}"
+        title = f"{layer}: recommended recipe '{setting}', seed {seed}"
         shown = np.arange(n), top
         plot_grid(max_images[shown], max_values[shown], labels, title, png)
         noun = "class" if classes else "unit"
         caption = (
             f"{format_units(labels if classes else indices, noun)} of {layer} of {job.label} "
-            f"under the recipe the ablation chose ('{chosen['setting']}': {how}): "
+            f"under the recipe the ablation chose ('{setting}': {ends.how}): "
             f"{steps} at learning rate {lr:g} from seed {seed}, the best of "
             f"{k} maximizing starts shown, titled with the objective reached. Mean machine "
             f"two-alternative score {np.nanmean(scored.two_afc):.3f} with {k} maximizing and {k} "
@@ -154,7 +134,7 @@ class Recommended(Study):
         )
         numbers: dict[str, Any] = {
             "layer": layer,
-            "setting": chosen["setting"],
+            "setting": setting,
             "units": n,
             "two_afc": metrics.mean_and_spread(scored.two_afc),
             "natural_two_afc": metrics.mean_and_spread(scored.ceiling),

@@ -1,0 +1,302 @@
+"""Beyond single units: a learned dictionary of directions per layer, scored against the units.
+
+The seed asked whether a layer's units mean more than any other direction of its activation
+space; the directions study renders random ones. Here the directions are learned from the
+data (:mod:`featviz.models.dictionaries`): a sparse, non-negative dictionary of the layer's
+activations over the training split, as CRAFT's concepts (Fel et al. 2023), which people
+found easier to interpret than single units (Colin et al. 2024). Each feature is
+
+- rendered as a direction (the projection of the layer's mean activation onto it) under the
+  recipe the ablation chose for the layer, maximized and minimized from ``references``
+  starts each, as the recommended study renders the units;
+- ranked on the test images by the same projection, which gives its natural exemplars and
+  queries;
+- scored like a unit (:func:`featviz.units.score_units`): the machine two-alternative score
+  with its visualizations as references against the ceiling its natural exemplars give,
+  the high-frequency share, the diversity.
+
+The job then compares the features with the layer's units as the recommended study scored
+them (both with ``references`` per side): the mean difference of their two-alternative
+scores with a bootstrap interval, and how many units each feature spreads over.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from featviz import metrics
+from featviz.data.prepare import load_prepared, to_model_input
+from featviz.io import atomic_path, read_npz, write_npz
+from featviz.models.layers import LayerTable
+from featviz.plateau import describe_steps
+from featviz.plotting import image_table, save_figure
+from featviz.results import Figure, Result
+from featviz.studies.base import Job, Settings, Study
+from featviz.units import (
+    describe_reach,
+    layer_recipe,
+    load_test,
+    render_both_ends,
+    score_units,
+)
+
+#: Units shown beside each feature: those it loads on most.
+TOP_UNITS = 3
+
+
+def top_units(features: np.ndarray, count: int = TOP_UNITS) -> np.ndarray:
+    """``(K, count)``: for each feature, the units with the largest weights, largest first."""
+    return np.argsort(-np.asarray(features), axis=1, kind="stable")[:, :count]
+
+
+def difference(features: np.ndarray, units: np.ndarray, seed: int) -> list[float]:
+    """Mean two-alternative score of the features minus the units', with the 95 % interval
+    of a bootstrap that resamples each group on its own: ``[difference, low, high]``."""
+    from scipy.stats import bootstrap
+
+    a, b = features[np.isfinite(features)], units[np.isfinite(units)]
+    mean = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2:
+        return [mean, float("nan"), float("nan")]
+    interval = bootstrap(
+        (a, b),
+        lambda x, y, axis: x.mean(axis=axis) - y.mean(axis=axis),
+        vectorized=True,
+        paired=False,
+        n_resamples=2000,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
+    return [mean, float(interval.low), float(interval.high)]
+
+
+def verdict(layer: str, gap: Sequence[float]) -> str:
+    """One sentence: are the layer's features more interpretable than its units?"""
+    mean, low, high = gap
+    if not np.isfinite(low):
+        return f"At {layer}, too few features or units were scored to compare them."
+    told = f"(difference {mean:+.3f}, 95 % interval [{low:+.3f}, {high:+.3f}])"
+    if low > 0:
+        return f"At {layer}, the learned features are more interpretable than the units {told}."
+    if high < 0:
+        return f"At {layer}, the units are more interpretable than the learned features {told}."
+    return f"At {layer}, the learned features and the units cannot be told apart {told}."
+
+
+class Dictionary(Study):
+    name = "dictionary"
+    category = "Dictionary"
+    sections = {"dictionary": "Beyond single units: a learned dictionary"}
+    files = {"arrays": "{job}.npz", "table": "{job}.csv"}
+    plan_keys = ("layers",)
+    reads = {
+        "units": ("recommended", "arrays"),
+        "recommended": ("ablation", "recommended", "recipes"),
+    }
+
+    def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
+        return list(dict.fromkeys(settings["layers"]))
+
+    def needs(self, settings: Settings) -> list[str]:
+        return ["judge"]
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Learn the layer's dictionary, render and score every feature, compare with units."""
+        from featviz.engine import direction
+        from featviz.models import probe
+        from featviz.models.dictionaries import learn, samples_of, units_spread
+        from featviz.models.receptive import receptive_fields, windows
+
+        model = probe.load_model(job.model)
+        judge = probe.load_model(job.extra("judge"))
+        layer, k, seed = job.key, settings["references"], settings["seed"]
+        data = load_prepared(job.require_data(self.name))
+        train = data["x_train"]
+        chosen = np.random.default_rng(seed).permutation(len(train))[: settings["images"]]
+        acts = probe.activations(
+            model, to_model_input(train[np.sort(chosen)]), [layer], batch_size=256
+        )[layer]
+        fit = learn(
+            samples_of(acts, settings["samples"], seed),
+            settings["features"],
+            settings["method"],
+            seed,
+            top_k=settings["top_k"],
+            epochs=settings["epochs"],
+        )
+        features, n = fit.features, len(fit.features)
+
+        setting, render_settings = layer_recipe(job.extra("recommended"), layer, settings)
+        objectives = [direction(layer, f, label=f"feature {i}") for i, f in enumerate(features)]
+        ends = render_both_ends(
+            model, objectives, k, render_settings, job.resources([render_settings]), settings
+        )
+        max_images, min_images = ends.images
+        max_values, starts = ends.values[0], ends.starts[0]
+
+        test = load_test(job.require_data(self.name))
+        scores = probe.unit_scores(model, layer, test.images) @ features.T  # (N, K)
+        # each feature's natural exemplars, as the units' are ranked and cropped
+        ranked = probe.rank_images(model, layer, test.images, range(n), k, directions=features)
+        field = receptive_fields(model).get(layer)
+        for end in ("top", "bottom"):
+            ranked[f"{end}_windows"] = windows(
+                field, ranked[f"{end}_positions"], test.images.shape[1:3]
+            )
+        best_test, active = scores.max(axis=0), metrics.active_share(scores)
+        top = max_values.argmax(axis=1)
+        reached = metrics.reach(
+            max_values.max(axis=1), starts[np.arange(n), top], best_test, active
+        )
+        judged = probe.layer_table(judge)
+        embed = judged.embedding_layer()
+        natural = probe.activations(judge, test.images, [embed], batch_size=256)[embed]
+        emb = probe.activations(judge, ends.flat_images(), [embed])[embed].reshape(2, n, k, -1)
+        scored = score_units(natural, scores, emb[0], emb[1], max_images, k, settings["queries"])
+
+        units = read_npz(job.extra("units"), "the recommended study's arrays of this layer")
+        gap = difference(scored.two_afc, units["two_afc"], seed)
+        spread = units_spread(features)
+        loads = top_units(features)
+
+        files = {key: job.path(name) for key, name in self.files.items()}
+        write_npz(
+            files["arrays"],
+            features=features,
+            max_images=max_images,
+            max_values=max_values,
+            min_images=min_images,
+            best_test=best_test,
+            active_share=active,
+            two_afc=scored.two_afc,
+            natural_two_afc=scored.ceiling,
+            hf_share=scored.hf_share,
+            diversity=scored.diversity,
+            spread=spread,
+            top_units=loads,
+            used=fit.used,
+            **{
+                f"{end}{part}": ranked[f"{end}{part}"]
+                for end in ("top", "bottom")
+                for part in ("", "_scores", "_windows")
+            },
+        )
+        write_table(files["table"], scored, spread, loads, fit.used)
+        png = job.path(self.figures["figure"])
+        draw(png, max_images[np.arange(n), top], max_values.max(axis=1), loads, units)
+        steps = describe_steps(settings, ends.stopped)
+        sentence = verdict(layer, gap)
+        caption = (
+            f"The {n} features of a dictionary learned from {layer} of {job.label} "
+            f"({settings['method']}, fitted on {min(len(train), settings['images'])} training "
+            f"images, explaining {fit.explained:.1%} of the activations' variance; rows), "
+            f"each rendered as a direction under the layer's recommended recipe "
+            f"('{setting}': {ends.how}; {steps}, seed {seed}), the best of {k} maximizing starts "
+            f"first, then the recommended study's image of each of the {TOP_UNITS} units it "
+            f"loads on most. Mean machine two-alternative score "
+            f"{np.nanmean(scored.two_afc):.3f} (natural ceiling "
+            f"{np.nanmean(scored.ceiling):.3f}) against the units' "
+            f"{np.nanmean(units['two_afc']):.3f} (ceiling "
+            f"{np.nanmean(units['natural_two_afc']):.3f}), {k} references per side each. "
+            f"{sentence} {describe_reach(reached)}"
+        )
+        numbers = {
+            "layer": layer,
+            "method": settings["method"],
+            "features": n,
+            "explained": fit.explained,
+            "sparsity": fit.sparsity,
+            "dead": fit.dead,
+            "fit_seconds": fit.seconds,
+            "setting": setting,
+            "references": k,
+            "two_afc": metrics.mean_and_spread(scored.two_afc),
+            "natural_two_afc": metrics.mean_and_spread(scored.ceiling),
+            "unit_two_afc": metrics.mean_and_spread(units["two_afc"]),
+            "unit_natural_two_afc": metrics.mean_and_spread(units["natural_two_afc"]),
+            "difference": gap,
+            "spread": metrics.mean_and_spread(spread),
+            "verdict": sentence,
+            **reached,
+        }
+        return Result(
+            stage=self.name,
+            job=layer,
+            figures=[Figure(png, caption, "dictionary")],
+            files=list(files.values()),
+            numbers=numbers,
+            seeds={"dictionary_seed": seed, "render_seed": seed},
+        )
+
+    def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
+        """Per dataset and model, each layer's row: fit, scores, difference and verdict."""
+        if not results:
+            return None
+        runs: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in results:
+            key = (r.labels.get("dataset", ""), r.labels.get("model", ""))
+            run = runs.setdefault(key, {"dataset": key[0], "model": key[1], "rows": []})
+            run["rows"].append(r.numbers)
+        return {"runs": list(runs.values())}
+
+
+def write_table(
+    path: Any, scored: Any, spread: np.ndarray, loads: np.ndarray, used: np.ndarray
+) -> None:
+    """One row per feature: its scores, the units it spreads over and loads on most."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["feature", "two_afc", "natural_two_afc", "hf_share", "diversity", "used_share"]
+            + ["units_spread", "top_units"]
+        )
+        for i in range(len(spread)):
+            writer.writerow(
+                [
+                    i,
+                    f"{scored.two_afc[i]:.6g}",
+                    f"{scored.ceiling[i]:.6g}",
+                    f"{scored.hf_share[i].mean():.6g}",
+                    f"{scored.diversity[i]:.6g}",
+                    f"{used[i]:.6g}",
+                    f"{spread[i]:.6g}",
+                    " ".join(map(str, loads[i])),
+                ]
+            )
+
+
+def draw(
+    png: Any,
+    images: np.ndarray,
+    values: np.ndarray,
+    loads: np.ndarray,
+    units: dict[str, np.ndarray],
+) -> None:
+    """Rows: features; first column the feature's image, then its top units' images."""
+    indices = [int(i) for i in units["indices"]]
+    best = units["max_values"].argmax(axis=1)
+    cells, titles = {}, {}
+    for row, image in enumerate(images):
+        cells[(row, 0)] = image
+        for col, unit in enumerate(loads[row], start=1):
+            if int(unit) in indices:  # a unit the recommended study rendered
+                u = indices.index(int(unit))
+                cells[(row, col)] = units["max_images"][u, best[u]]
+                titles[(row, col)] = f"unit {int(unit)}"
+    fig = image_table(
+        cells,
+        0.75 * (1 + loads.shape[1]) + 1.0,
+        0.85 * len(images) + 0.4,
+        titles=titles,
+        row_labels=[f"feature {i}  {v:.3g}" for i, v in enumerate(values)],
+        column_titles={0: "feature", 1: "the units it loads on most"},
+        column_align="left",
+    )
+    save_figure(fig, png)
+
+
+STUDY = Dictionary()
