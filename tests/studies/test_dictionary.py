@@ -102,6 +102,12 @@ def test_a_small_dictionary_study_renders_and_scores_every_feature(
     n = result.numbers
     assert n["features"] == 3 and 0 < n["explained"] <= 1 and n["references"] == 2
     assert n["difference"][0] == pytest.approx(n["two_afc"][0] - n["unit_two_afc"][0])
+    # against the live units only: those the recommended study found active
+    rec = np.load(tmp_path / "rec" / f"{layer}.npz")
+    assert n["units"] == int((rec["active_share"] >= 0.01).sum())
+    assert n["unit_two_afc"][0] == pytest.approx(
+        np.mean(rec["two_afc"][rec["active_share"] >= 0.01])
+    )
     assert n["verdict"].startswith(f"At {layer}, ")
     with open(tmp_path / "out" / f"{layer}.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

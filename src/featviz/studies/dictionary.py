@@ -15,9 +15,10 @@ found easier to interpret than single units (Colin et al. 2024). Each feature is
   with its visualizations as references against the ceiling its natural exemplars give,
   the high-frequency share, the diversity.
 
-The job then compares the features with the layer's units as the recommended study scored
-them (both with ``references`` per side): the mean difference of their two-alternative
-scores with a bootstrap interval, and how many units each feature spreads over.
+The job then compares the features with the layer's live units as the recommended study
+scored them (both with ``references`` per side; a dead unit would score chance): the mean
+difference of their two-alternative scores with a bootstrap interval, and how many units
+each feature spreads over.
 """
 
 from __future__ import annotations
@@ -159,7 +160,11 @@ class Dictionary(Study):
         scored = score_units(natural, scores, emb[0], emb[1], max_images, k, settings["queries"])
 
         units = read_npz(job.extra("units"), "the recommended study's arrays of this layer")
-        gap = difference(scored.two_afc, units["two_afc"], seed)
+        # live units only: a dead unit ranks its exemplars by ties and scores chance, which
+        # would hand the features a win the units' pictures did not lose
+        live = metrics.live(units["active_share"])
+        unit_afc, unit_ceiling = units["two_afc"][live], units["natural_two_afc"][live]
+        gap = difference(scored.two_afc, unit_afc, seed)
         spread = units_spread(features)
         loads = top_units(features)
 
@@ -199,9 +204,9 @@ class Dictionary(Study):
             f"first, then the recommended study's image of each of the {TOP_UNITS} units it "
             f"loads on most. Mean machine two-alternative score "
             f"{np.nanmean(scored.two_afc):.3f} (natural ceiling "
-            f"{np.nanmean(scored.ceiling):.3f}) against the units' "
-            f"{np.nanmean(units['two_afc']):.3f} (ceiling "
-            f"{np.nanmean(units['natural_two_afc']):.3f}), {k} references per side each. "
+            f"{np.nanmean(scored.ceiling):.3f}) against the {int(live.sum())} live units' "
+            f"{np.nanmean(unit_afc):.3f} (ceiling {np.nanmean(unit_ceiling):.3f}), "
+            f"{k} references per side each. "
             f"{sentence} {describe_reach(reached)}"
         )
         numbers = {
@@ -216,8 +221,9 @@ class Dictionary(Study):
             "references": k,
             "two_afc": metrics.mean_and_spread(scored.two_afc),
             "natural_two_afc": metrics.mean_and_spread(scored.ceiling),
-            "unit_two_afc": metrics.mean_and_spread(units["two_afc"]),
-            "unit_natural_two_afc": metrics.mean_and_spread(units["natural_two_afc"]),
+            "units": int(live.sum()),
+            "unit_two_afc": metrics.mean_and_spread(unit_afc),
+            "unit_natural_two_afc": metrics.mean_and_spread(unit_ceiling),
             "difference": gap,
             "spread": metrics.mean_and_spread(spread),
             "verdict": sentence,
