@@ -127,7 +127,7 @@ FAULTS = {
     ),
     "ablation-shard-unknown": F(
         study("ablation", "recipes", "{}", "--shard", "0-none-conv9"),
-        "--shard 0-none-conv9: not a shard of this job; its shards are 0-none-conv1",
+        "--shard 0-none-conv9: not a shard of this job; its shards are 0-accentuation-conv1",
     ),
     "shard-of-a-study-that-does-not-split": F(
         study("filters", "conv1", "{}", "--shard", "0-none-conv1"),

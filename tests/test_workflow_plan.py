@@ -1,4 +1,5 @@
 import copy
+import json
 
 import pytest
 import yaml
@@ -6,6 +7,7 @@ from snakemake.utils import validate
 
 from featviz import studies
 from featviz import workflow as plan
+from featviz.settings import validate_section
 from tests.conftest import ROOT
 
 
@@ -98,11 +100,20 @@ def test_a_split_ablation_reads_a_shard_per_seed_group_and_layer():
     shards = {k.removeprefix("shard:"): v for k, v in inputs.items() if k.startswith("shard:")}
     recipes = yaml.safe_load(plan.job_settings_json(cfg, "ablation", "cnn3", "recipes"))
     assert "split" not in recipes  # a plan key: splitting changes no output
-    # two seeds; the groups sharing a parameterization: pixels (the default's fourteen
-    # settings less four), fourier (three), decorrelated colour, prior, maco; five layers
-    groups = ["none", "fourier", "decorrelated", "prior", "maco"]
+    # two seeds; the groups sharing a parameterization, each named by its first setting in
+    # sorted order: pixels (accentuation, bilateral, ... tv), decorrelated colour, fourier
+    # (and its two combinations), maco, prior; five layers
+    groups = ["accentuation", "decorrelated", "fourier", "maco", "prior"]
     layers = ["conv1", "conv2", "conv3", "fc1", "fc2"]
     assert list(shards) == [f"{s}-{g}-{la}" for s in (0, 1) for g in groups for la in layers]
+    # the job reads its settings key-sorted, from JSON: it names the same shards
+    from featviz.studies.ablation import plan_shards
+
+    job = validate_section(
+        "ablation", json.loads(plan.job_settings_json(cfg, "ablation", "cnn3", "recipes"))
+    )
+    table = plan.layer_table(cfg, "synthetic-house-numbers", "cnn3")
+    assert [s.key for s in plan_shards(job, 3, table)] == list(shards)
     assert shards["1-prior-fc2"] == (
         "results/synthetic-house-numbers/cnn3/ablation/shards/recipes/1-prior-fc2.npz"
     )

@@ -94,7 +94,8 @@ def snakemake(
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    # in the written order, not sorted: the plan must not depend on the order of settings
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
     result = snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"))
     assert result.returncode == 0, result.stderr[-4000:]
     (workdir / "snakemake.out").write_text(result.stdout + result.stderr)

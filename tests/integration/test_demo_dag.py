@@ -213,7 +213,7 @@ def test_the_ablation_split_into_shard_jobs_makes_the_same_files(demo_run, tmp_p
     shutil.rmtree(run / base)
     split = yaml.safe_load((demo_run / "tiny.yaml").read_text())
     split["ablation"]["split"] = True
-    (run / "split.yaml").write_text(yaml.safe_dump(split))
+    (run / "split.yaml").write_text(yaml.safe_dump(split, sort_keys=False))
     target = f"{base}/recipes.result.json"
     args = (target, "--configfile", str(run / "split.yaml"))
     planned = snakemake(run, "-n", *args)

@@ -186,11 +186,12 @@ def test_shards_rendered_apart_give_the_whole_jobs_outputs_bit_for_bit(
     )
     table = LayerTable.from_keras_file(tmp_path / "m.keras")
     keys = STUDY.shards(section, table, "recipes")
-    # per seed (and the confirming one), group of settings sharing a batch, layer
+    # per seed (and the confirming one), group of settings sharing a batch (named by its
+    # first setting, sorted), layer
     assert keys == [
         f"{seed}-{group}-{layer}"
         for seed in (0, 1)
-        for group in ("none", "fourier")
+        for group in ("blur", "fourier")
         for layer in ("conv1", "fc2")
     ]
     assert STUDY.shards({**section, "split": False}, table, "recipes") == []
@@ -222,5 +223,5 @@ def test_shards_rendered_apart_give_the_whole_jobs_outputs_bit_for_bit(
             ValueError, match=rf"shard {keys[0]} rendered other targets or settings"
         ):
             STUDY.execute(job("wrong", {**done, keys[0]: done[other]}), section)
-    with pytest.raises(ValueError, match="not a shard of this job; its shards are 0-none-conv1"):
+    with pytest.raises(ValueError, match="not a shard of this job; its shards are 0-blur-conv1"):
         STUDY.execute_shard(job("split"), section, "0-none-conv9")

@@ -361,11 +361,16 @@ def choose_targets(
 
 def render_groups(recipes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """The settings that share a parameterization (:data:`PARAMETERIZATION_KEYS`), by the
-    name of the first: each group renders as one compiled batch, its settings as variants."""
+    name of the first: each group renders as one compiled batch, its settings as variants.
+
+    Names are sorted, within a group and across groups: the plan reads the settings in the
+    config's order and a job in the key-sorted order its JSON arrives in, and both must name
+    (and batch) the same shards.
+    """
     groups: dict[tuple, list[str]] = {}
-    for name, r in recipes.items():
-        groups.setdefault(tuple(r[k] for k in PARAMETERIZATION_KEYS), []).append(name)
-    return {members[0]: members for members in groups.values()}
+    for name in sorted(recipes):
+        groups.setdefault(tuple(recipes[name][k] for k in PARAMETERIZATION_KEYS), []).append(name)
+    return {members[0]: members for members in sorted(groups.values())}
 
 
 @dataclass(frozen=True)
