@@ -58,7 +58,8 @@ def test_every_study_ran_on_the_models_own_layers(own_run):
     assert np.load(base / "filters/sum.npz")["indices"].tolist() == [0, 5]
     # the atlas has a page for each unit rendered, at the model's own layer names
     atlas = own_run / "results/atlas/synthetic-digits/residual"
-    assert (atlas / "sum/5.html").is_file() and len(list((atlas / "stem").glob("*.html"))) == 6
+    assert (atlas / "sum/5.html").is_file() and len(list((atlas / "stem").glob("[0-9]*.html"))) == 6
+    assert len(list((atlas / "stem").glob("feature-*.html"))) == 3  # the dictionary's
     assert "Weights of stem" in (atlas / "stem/0.html").read_text()
     assert (base / "convergence/branch.csv").exists() and (base / "joint/sum-0-1.png").exists()
     assert np.load(base / "directions/norm.npz")["directions"].shape == (2, 6)

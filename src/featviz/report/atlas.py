@@ -267,7 +267,7 @@ def build_model_pages(
         dec = read_npz(dec_path) if dec_path else None
         conv_path = arrays_of(run.result("convergence", layer))
         conv = read_npz(conv_path) if conv_path else None
-        dictionary = _dictionary(site, env, run, base, layer, test, units_of[layer])
+        dictionary = _dictionary(site, env, run, base, layer, test, units_of)
         is_class = layer == logits and len(f["indices"]) == len(class_names)
         dead = red.get(f"{layer}_dead")
         cluster = red.get(f"{layer}_cluster")
@@ -356,10 +356,11 @@ def build_model_pages(
     }
 
 
-def _dictionary(site, env, run, base, layer, test, pages) -> dict[str, Any] | None:
+def _dictionary(site, env, run, base, layer, test, units_of) -> dict[str, Any] | None:
     """Write the pages of the layer's dictionary features, if the dictionary study ran on
     it; return the model page's row of features, and for each unit the features that load
-    on it most. A unit is linked where it has a page (``pages``: the units rendered)."""
+    on it most. A unit is linked where it has a page (``units_of``: the units rendered per
+    layer, which the jump box also reads)."""
     result = run.result("dictionary", layer)
     path = arrays_of(result)
     if path is None:
@@ -389,7 +390,7 @@ def _dictionary(site, env, run, base, layer, test, pages) -> dict[str, Any] | No
             )
             examples[f"{end}_scores"] = d[f"{end}_scores"][k].tolist()
         weights = features[k]
-        units = [(int(u), float(weights[u]), int(u) in pages) for u in d["top_units"][k]]
+        loads = [(int(u), float(weights[u]), int(u) in units_of[layer]) for u in d["top_units"][k]]
         page = f"{base}/{layer}/feature-{k}.html"
         thumb = {
             "k": k,
@@ -418,7 +419,8 @@ def _dictionary(site, env, run, base, layer, test, pages) -> dict[str, Any] | No
                 "diversity": float(d["diversity"][k]),
                 "used": float(d["used"][k]),
                 "spread": float(d["spread"][k]),
-                "units": units,
+                "loads": loads,
+                "units": units_of,
                 "caption": result.figures[0].caption,
                 "numbers": result.numbers,
                 "record": record,

@@ -216,7 +216,6 @@ class Dictionary(Study):
             "explained": fit.explained,
             "sparsity": fit.sparsity,
             "dead": fit.dead,
-            "fit_seconds": fit.seconds,
             "setting": setting,
             "references": k,
             "two_afc": metrics.mean_and_spread(scored.two_afc),
