@@ -54,3 +54,13 @@ def test_atomic_path_removes_what_a_killed_write_left(tmp_path: Path):
         tmp.write_bytes(b"whole")
     assert (tmp_path / "conv1.png").read_bytes() == b"whole"
     assert not stale.exists() and other.exists() and longer.exists()
+
+
+def test_read_npz_reads_only_the_arrays_asked_for(tmp_path):
+    import numpy as np
+
+    from featviz.io import read_npz, write_npz
+
+    write_npz(tmp_path / "a.npz", big=np.zeros((4, 4)), count=np.array(3))
+    assert set(read_npz(tmp_path / "a.npz")) == {"big", "count"}
+    assert read_npz(tmp_path / "a.npz", keys=["count", "absent"]) == {"count": 3}

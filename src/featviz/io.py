@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,8 +127,13 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def read_npz(path: str | os.PathLike[str], what: str = "an .npz archive of arrays") -> dict:
-    """Read every array of an ``.npz`` file into a dict.
+def read_npz(
+    path: str | os.PathLike[str],
+    what: str = "an .npz archive of arrays",
+    keys: Iterable[str] | None = None,
+) -> dict:
+    """Read every array of an ``.npz`` file into a dict (only ``keys``, where given: the
+    others are not decompressed).
 
     Raises:
         FileNotFoundError: there is no file at ``path``.
@@ -141,7 +146,8 @@ def read_npz(path: str | os.PathLike[str], what: str = "an .npz archive of array
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError("not an archive of named arrays")
         with data:
-            return {key: data[key] for key in data.files}
+            wanted = data.files if keys is None else [k for k in keys if k in data.files]
+            return {key: data[key] for key in wanted}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         kind = file_kind(path)
         detail = f"damaged or truncated: {err}" if kind == "a zip archive" else ""

@@ -272,7 +272,7 @@ class Study:
             result = self.run(job, settings)
         if watch.calls or job.shards:  # the shards' renders count as the job's own
             result.numbers["objectives_below_start"] = len(watch.below_start) + sum(
-                int(read_npz(path)[BELOW_START]) for path in job.shards.values()
+                int(read_npz(path, keys=[BELOW_START])[BELOW_START]) for path in job.shards.values()
             )
         result.labels = {"dataset": job.dataset, "model": job.model_name, **result.labels}
         files = publish(result, manifest_path(job.out_dir, job.key))

@@ -40,7 +40,6 @@ from featviz.studies.base import Job, Settings, Study
 from featviz.units import (
     describe_reach,
     layer_recipe,
-    load_test,
     render_both_ends,
     score_units,
 )
@@ -139,15 +138,13 @@ class Dictionary(Study):
         max_images, min_images = ends.images
         max_values, starts = ends.values[0], ends.starts[0]
 
-        test = load_test(job.require_data(self.name))
-        scores = probe.unit_scores(model, layer, test.images) @ features.T  # (N, K)
+        test = to_model_input(data["x_test"])  # the archive read above, not again
+        scores = probe.unit_scores(model, layer, test) @ features.T  # (N, K)
         # each feature's natural exemplars, as the units' are ranked and cropped
-        ranked = probe.rank_images(model, layer, test.images, range(n), k, directions=features)
+        ranked = probe.rank_images(model, layer, test, range(n), k, directions=features)
         field = receptive_fields(model).get(layer)
         for end in ("top", "bottom"):
-            ranked[f"{end}_windows"] = windows(
-                field, ranked[f"{end}_positions"], test.images.shape[1:3]
-            )
+            ranked[f"{end}_windows"] = windows(field, ranked[f"{end}_positions"], test.shape[1:3])
         best_test, active = scores.max(axis=0), metrics.active_share(scores)
         top = max_values.argmax(axis=1)
         reached = metrics.reach(
@@ -155,7 +152,7 @@ class Dictionary(Study):
         )
         judged = probe.layer_table(judge)
         embed = judged.embedding_layer()
-        natural = probe.activations(judge, test.images, [embed], batch_size=256)[embed]
+        natural = probe.activations(judge, test, [embed], batch_size=256)[embed]
         emb = probe.activations(judge, ends.flat_images(), [embed])[embed].reshape(2, n, k, -1)
         scored = score_units(natural, scores, emb[0], emb[1], max_images, k, settings["queries"])
 
