@@ -1,6 +1,8 @@
 """Two runs of a small DAG from a clean results/ give the same bits, records included: one
-left alone, the other killed again and again along the way (training and rendering jobs,
-or the whole run, by SIGKILL) and taken up each time with ``--rerun-incomplete``."""
+left alone, the other killed again and again along the way (training and rendering jobs
+by SIGKILL, SIGTERM or SIGINT, or the whole run by SIGKILL) and taken up each time with
+``--rerun-incomplete``. A job stopped by SIGTERM or SIGINT leaves no record of a file it
+took back."""
 
 from __future__ import annotations
 
@@ -67,6 +69,11 @@ TIMED = (
 KILLS = 10
 TRAINING_KILLS = 3
 KILLED: list[str] = []
+#: The signal each kill sends: a whole run is always SIGKILLed (a power cut); a job gets a
+#: cluster's time limit (SIGTERM) or Ctrl-C (SIGINT) as often as SIGKILL.
+SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+#: Records left without their file after a job was stopped by a signal it can catch.
+ORPHANS: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +136,25 @@ def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
         if job is None:
             run.wait()
             break
+        sent = signal.SIGKILL if whole else SIGNALS[i // 2 % len(SIGNALS)]
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.pid, signal.SIGKILL) if whole else os.kill(pid, signal.SIGKILL)
+            os.killpg(run.pid, sent) if whole else os.kill(pid, sent)
         run.wait(timeout=300)
-        kills.append(f"{'run' if whole else 'job'} during featviz {command[:100]}")
+        kills.append(f"{'run' if whole else 'job'} by {sent.name} during featviz {command[:100]}")
+        if sent != signal.SIGKILL:
+            ORPHANS.extend(
+                str(r) for r in (workdir / "results").rglob("*.prov.json") if not has_its_file(r)
+            )
         if whole:
             subprocess.run(
                 [*args, "--unlock"], cwd=workdir, check=True, capture_output=True, env=ENV
             )
     return kills
+
+
+def has_its_file(record: Path) -> bool:
+    """Whether the file a record describes exists."""
+    return record.with_name(record.name.removesuffix(".prov.json")).exists()
 
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -183,6 +200,12 @@ def wait_for(condition, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def test_a_job_stopped_by_sigterm_or_sigint_leaves_no_record_without_its_file(two_runs):
+    caught = {k.split()[2] for k in KILLED if k.startswith("job") and "SIGKILL" not in k}
+    assert caught == {"SIGTERM", "SIGINT"}, KILLED
+    assert ORPHANS == []
 
 
 def test_the_killed_training_resumed(two_runs):
