@@ -4,7 +4,8 @@ table of starts from ``benchmarks/reach.json``.
 
 The tables sit between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
 ``docs/performance.md``, between ``<!-- reach:start -->`` and ``<!-- reach:end -->`` (and the
-``dictionary`` markers, from ``benchmarks/dictionary_fit.json``) in
+``dictionary`` and ``accentuation`` markers, from ``benchmarks/dictionary_fit.json`` and
+``benchmarks/accentuation.json``) in
 ``docs/measures.md``; this script replaces what is there, so the docs never quote a number
 the benchmark did not produce.
 ``tests/test_benchmark_table.py`` checks that they agree.
@@ -16,10 +17,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 REACH_START, REACH_END = "<!-- reach:start -->", "<!-- reach:end -->"
 DICTIONARY_START, DICTIONARY_END = "<!-- dictionary:start -->", "<!-- dictionary:end -->"
+ACCENTUATION_START, ACCENTUATION_END = "<!-- accentuation:start -->", "<!-- accentuation:end -->"
 LABELS = {
     "featviz": "featviz `render` (graph mode, truncated, channel-sliced)",
     "featviz_regularized": "featviz with `default_set()` regularizers",
@@ -377,6 +381,31 @@ def dictionary_table(fits: dict) -> str:
     return "\n".join(lines)
 
 
+def accentuation_table(sweep: dict) -> str:
+    """Per anchor and weight, over both demo datasets and every layer: the mean 2-AFC score
+    and ceiling, how many layers it is tied with the best at, the median gain, the units
+    above their best test image, the pixels moved and the seconds."""
+    lines = [
+        "| anchor | 2-AFC / ceiling (mean of layers) | tied with the layer's best "
+        "| gain (median of layers) | units above their best test image | pixels moved (RMS) "
+        "| seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in dict.fromkeys(r["variant"] for r in sweep["rows"]):
+        mine = [r for r in sweep["rows"] if r["variant"] == name]
+        above = sum(round(r["above_best"] * r["units"]) for r in mine)
+        lines.append(
+            f"| {name} | {np.mean([r['two_afc'] for r in mine]):.3f} / "
+            f"{np.mean([r['ceiling'] for r in mine]):.3f} "
+            f"| {sum(r['tied_with_best'] for r in mine)} of {len(mine)} "
+            f"| {np.median([r['gain'] for r in mine]):.2f}× "
+            f"| {above} of {sum(r['units'] for r in mine)} "
+            f"| {np.mean([r['pixels_moved'] for r in mine]):.3f} "
+            f"| {sum(r['seconds'] for r in mine):.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def replace_between(text: str, start: str, end: str, body: str, where: str = "the page") -> str:
     """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``."""
     if start not in text or end not in text:
@@ -400,6 +429,7 @@ def main() -> None:
     measured = (
         (load("reach.json"), reach_table, REACH_START, REACH_END),
         (load("dictionary_fit.json"), dictionary_table, DICTIONARY_START, DICTIONARY_END),
+        (load("accentuation.json"), accentuation_table, ACCENTUATION_START, ACCENTUATION_END),
     )
     for found, write, start, end in measured:
         if found is not None:

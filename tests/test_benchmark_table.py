@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from benchmarks.readme_table import (
     END,
     MEASURES_PAGE,
@@ -101,3 +103,27 @@ def test_dictionary_table_matches_its_json():
             assert ours["explained"] >= row["explained"], (dataset, layer)
             if "min_cosine" in row:
                 assert ours["min_cosine"] >= row["min_cosine"]
+
+
+def test_accentuation_table_matches_its_json():
+    """The anchors' table is the one benchmarks/accentuation.json gives, and the ablation's
+    accentuation setting is the anchor the sweep chose: of those under which every sampled
+    live unit ends above its best test image, the one that moves the pixels least."""
+    from benchmarks.accentuation import VARIANTS
+    from benchmarks.readme_table import ACCENTUATION_END, ACCENTUATION_START, accentuation_table
+    from featviz.settings import defaults
+
+    sweep = _load("accentuation.json")
+    page = MEASURES_PAGE.read_text()
+    section = page.split(ACCENTUATION_START, 1)[1].split(ACCENTUATION_END, 1)[0].strip()
+    assert section == accentuation_table(sweep)
+    rows = sweep["rows"]
+    keeping = [
+        name
+        for name in VARIANTS
+        if VARIANTS[name] and all(r["above_best"] == 1.0 for r in rows if r["variant"] == name)
+    ]
+    moved = {n: np.mean([r["pixels_moved"] for r in rows if r["variant"] == n]) for n in keeping}
+    chosen = VARIANTS[min(moved, key=moved.get)]
+    setting = defaults("ablation")["settings"]["accentuation"]["regularizers"]
+    assert {k: v for k, v in setting.items() if v} == chosen

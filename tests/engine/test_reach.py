@@ -147,12 +147,11 @@ def test_natural_start_begins_at_the_training_images(tiny_model):
     assert np.abs(result.images - first).max() < 0.02
 
 
-def test_anchor_keeps_an_exemplar_close_while_the_unit_rises(trained, tiny_data):
-    """Feature accentuation: from the unit's own best training images, the anchored image
-    raises the unit above its start and stays nearer that start than an unanchored one."""
+def _accentuated(trained, tiny_data, regularizer):
+    """The trained unit rendered from its best training images twice (2 restarts): without
+    a penalty and with ``regularizer``; and the start images themselves."""
     from featviz.data.prepare import load_prepared, to_model_input
     from featviz.engine import render
-    from featviz.engine.regularizers import anchor
     from featviz.engine.starts import Start
 
     model, objective, _ = trained
@@ -160,11 +159,20 @@ def test_anchor_keeps_an_exemplar_close_while_the_unit_rises(trained, tiny_data)
     start = Start("exemplars", pool)
     kwargs = {"steps": 48, "progress": False, "start": start, "relu_gradient": "pre_activation"}
     free = render(model, [objective] * 2, **kwargs)
-    held = render(model, [objective] * 2, regularizers=[anchor(50.0)], **kwargs)
+    held = render(model, [objective] * 2, regularizers=[regularizer], **kwargs)
     first = start.images(
         2, 0, pool.shape[1:], picks=np.argsort(-_scores(model, objective, pool))[:2]
     )
     assert (held.values > held.traces[:, 0]).all()
+    return first, free, held
+
+
+def test_anchor_keeps_an_exemplar_close_while_the_unit_rises(trained, tiny_data):
+    """Feature accentuation: from the unit's own best training images, the anchored image
+    raises the unit above its start and stays nearer that start than an unanchored one."""
+    from featviz.engine.regularizers import anchor
+
+    first, free, held = _accentuated(trained, tiny_data, anchor(50.0))
     moved = [np.abs(r.images - first).mean() for r in (free, held)]
     assert moved[1] < 0.5 * moved[0]
 
@@ -205,3 +213,30 @@ def test_a_dead_unit_has_no_exemplar_and_keeps_the_grey_start(tiny_model):
     grey = render(tiny_model, [dead], **kwargs)
     started = render(tiny_model, [dead], start=Start("exemplars", pool), **kwargs)
     np.testing.assert_array_equal(started.images, grey.images)
+
+
+def test_feature_anchor_keeps_what_the_layer_below_sees(trained, tiny_data):
+    """Feature accentuation in the model's feature space: the image raises the unit, and the
+    layer below its objective sees it nearer the exemplar than without the penalty."""
+    from featviz.engine import feature_anchor
+    from featviz.models.probe import activations, layer_table
+
+    model, objective, _ = trained
+    below = layer_table(model).below(objective.layers[0])
+    assert below is not None
+    first, free, held = _accentuated(trained, tiny_data, feature_anchor(50.0))
+    seen = [activations(model, x, [below])[below] for x in (first, free.images, held.images)]
+    moved = [np.square(s - seen[0]).mean() for s in seen[1:]]
+    assert moved[1] < 0.5 * moved[0]
+
+
+def test_the_layer_below_is_the_nearest_with_weights():
+    from featviz.models.layers import LayerTable
+    from featviz.models.spec import Architecture
+
+    arch = Architecture(conv_filters=(4, 6, 8), kernel_size=3, dense_units=(8,), dropout=0.0)
+    table = LayerTable.from_architecture(arch, (28, 28, 1), 10)
+    assert table.below("conv1") is None
+    assert table.below("conv2") == "conv1"
+    assert table.below("fc1") == "conv3"
+    assert table.below("fc2") == "fc1"

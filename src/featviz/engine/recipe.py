@@ -33,7 +33,13 @@ EDITS = {
     "clip_norm": (reg.clip_norm, ("percentile", "every")),
     "clip_contribution": (reg.clip_contribution, ("percentile", "every")),
 }
-PENALTIES = {"l1": reg.l1, "l2": reg.l2, "tv": reg.total_variation, "anchor": reg.anchor}
+PENALTIES = {
+    "l1": reg.l1,
+    "l2": reg.l2,
+    "tv": reg.total_variation,
+    "anchor": reg.anchor,
+    "feature_anchor": reg.feature_anchor,
+}
 RELU_WORDS = {
     "pre_activation": "pre-activations climbed while a unit is off",
     "redirected": "redirected ReLU gradients",

@@ -3,7 +3,8 @@
 Two shapes, both combinable in one render:
 
 - *penalties* add ``weight * penalty(image)`` to what is minimized: :func:`l1`,
-  :func:`l2` (decay as a penalty) and :func:`total_variation`;
+  :func:`l2` (decay as a penalty) and :func:`total_variation`; :func:`anchor` and
+  :func:`feature_anchor` compare the image with its start, in pixels or in features;
 - *image edits* change the image every ``every`` steps, inside the compiled
   step, and write it back through the parameterization: :func:`decay`,
   :func:`gaussian_blur`, :func:`bilateral`, :func:`clip_norm` and
@@ -50,6 +51,9 @@ class Regularizer:
     reach_setting: str = ""
     #: The penalty compares the image with its start: ``penalty(images, starts)``.
     reads_start: bool = False
+    #: Where a start-reading penalty compares: ``pixels``, or ``features`` (the render
+    #: hands it the activations of the layer below each objective's, image and start).
+    space: str = "pixels"
 
     @property
     def is_penalty(self) -> bool:
@@ -93,6 +97,25 @@ def anchor(weight: float) -> Regularizer:
         weight,
         lambda x, start: _mean_per_image(ops.square(x - start)),
         reads_start=True,
+    )
+
+
+def feature_anchor(weight: float) -> Regularizer:
+    """``weight * |f(x) - f(start)|^2 / |f(start)|^2``, ``f`` the layer below the objective's.
+
+    Feature accentuation with the penalty in the model's own feature space, as Hamblin et
+    al. (2024) prefer: the image may change any pixel the layer below does not see, but
+    keeps what that layer makes of its exemplar. ``f`` is the nearest layer with weights
+    before the objective's layer (pixels for the first such layer); the distance is relative
+    to the start's own, so one weight serves every layer.
+    """
+
+    def penalty(features, start):
+        change = _mean_per_image(ops.square(features - start))
+        return change / (_mean_per_image(ops.square(start)) + 1e-8)
+
+    return Regularizer(
+        f"feature anchor {weight:g}", weight, penalty, reads_start=True, space="features"
     )
 
 

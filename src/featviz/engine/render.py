@@ -524,10 +524,16 @@ class _Program:
         # of the whole chunk's draws, as before it was compacted
         picked = None if rows is None else ops.convert_to_tensor(np.asarray(rows, np.int32))
 
+        anchors = (
+            _Below(model, objectives, starts)
+            if any(r.space == "features" for v in variants for r in v.regularizers)
+            else None
+        )
+
         def image_loss(images, t):
             seen = mix.transform(images, backend.Rng(seed, t, picked, total), height, width)
             objective = ascended(seen)
-            return mix.add_penalties(-ops.sum(objective), images, starts), objective
+            return mix.add_penalties(-ops.sum(objective), images, starts, anchors), objective
 
         def post(params, images, image_grad, t):
             if not edits:
@@ -690,9 +696,9 @@ class _Single:
             return images
         return center_crop(self.transforms(images, rng), height, width)
 
-    def add_penalties(self, loss, images, starts=None):
+    def add_penalties(self, loss, images, starts=None, anchors=None):
         for r in self.penalties:
-            loss = loss + r.weight * ops.sum(_penalty(r, images, starts))
+            loss = loss + r.weight * ops.sum(_penalty(r, images, starts, anchors))
         return loss
 
 
@@ -733,15 +739,54 @@ class _Mixed:
             seen = keep(center_crop(t(images, rng), height, width), seen)
         return seen
 
-    def add_penalties(self, loss, images, starts=None):
+    def add_penalties(self, loss, images, starts=None, anchors=None):
         for r, weights in self.penalties:
-            loss = loss + ops.sum(weights * _penalty(r, images, starts))
+            loss = loss + ops.sum(weights * _penalty(r, images, starts, anchors))
         return loss
 
 
-def _penalty(r: Regularizer, images: Any, starts: Any) -> Any:
-    """A penalty per image; one that reads the start compares each image with its own."""
+def _penalty(r: Regularizer, images: Any, starts: Any, anchors: _Below | None = None) -> Any:
+    """A penalty per image; one that reads the start compares each image with its own, in
+    pixels or in the features of the layer below the image's objective."""
+    if r.space == "features":
+        return anchors.penalty(r, images)
     return r.penalty(images, starts) if r.reads_start else r.penalty(images)
+
+
+class _Below:
+    """The activations of the layer below each objective's, for images and their starts.
+
+    Objectives on the first layer with weights compare pixels. The starts' activations are
+    computed once; each step computes the images' through the model's lower layers.
+    """
+
+    def __init__(self, model: keras.Model, objectives: Sequence[Objective], starts: Any) -> None:
+        table = layer_table(model)
+        below = [table.below(o.layers[0]) for o in objectives]
+        self.layers = [name for name in dict.fromkeys(below) if name is not None]
+        self.lower = (
+            keras.Model(model.inputs[0], [model.get_layer(n).output for n in self.layers])
+            if self.layers
+            else None
+        )
+        # per image: 1 where its objective's lower layer is this one (None: the pixels)
+        self.masks = {
+            name: ops.convert_to_tensor(np.array([b == name for b in below], np.float32))
+            for name in [None, *self.layers]
+        }
+        self.starts = {None: starts, **self._features(starts)}
+
+    def _features(self, images: Any) -> dict[str | None, Any]:
+        if self.lower is None:
+            return {}
+        out = self.lower(images)
+        return dict(zip(self.layers, out if isinstance(out, (list, tuple)) else [out], strict=True))
+
+    def penalty(self, r: Regularizer, images: Any) -> Any:
+        now = {None: images, **self._features(images)}
+        return sum(
+            self.masks[name] * r.penalty(now[name], self.starts[name]) for name in self.masks
+        )
 
 
 def _all(new, old):

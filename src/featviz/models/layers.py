@@ -53,6 +53,8 @@ SHAPE_PRESERVING = frozenset(
 )
 #: 2-D convolutions: the layers with filters whose feature maps the activations study shows.
 CONVOLUTIONS = frozenset({"Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose"})
+#: Layers with weights: the convolutions and dense layers.
+WEIGHTED = CONVOLUTIONS | {"Dense"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,14 @@ class LayerTable:
         if position == 0:
             raise ValueError(f"The model has no layer with activations before '{self.logits}'.")
         return readable[position - 1]
+
+    def below(self, name: str) -> str | None:
+        """The nearest layer with weights (a convolution or dense layer) before ``name``;
+        None when ``name`` is the first (the image itself is below it)."""
+        names = [layer.name for layer in self.layers]
+        before = self.layers[: names.index(self.get(name).name)]
+        weighted = [layer.name for layer in before if layer.kind in WEIGHTED]
+        return weighted[-1] if weighted else None
 
     def conv_layers(self) -> list[str]:
         return [layer.name for layer in self.layers if layer.kind in CONVOLUTIONS]
