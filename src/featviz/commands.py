@@ -252,7 +252,7 @@ def cmd_pdf(args: argparse.Namespace) -> Outcome:
 
 
 def cmd_provenance(args: argparse.Namespace) -> Outcome:
-    from featviz.verification import verify_tree
+    from featviz.verification import remake_advice, verify_tree
 
     config = None
     if args.configfile:
@@ -261,6 +261,9 @@ def cmd_provenance(args: argparse.Namespace) -> Outcome:
     for problem in problems:
         print(f"FAIL {problem}")
     print(f"{count} records read, {len(problems)} problems")
+    advice = remake_advice(problems, args.configfile, args.directory)
+    if advice:
+        print(advice)
     if not count and not problems:
         from featviz.verification import TREES
 

@@ -99,6 +99,44 @@ class Problem:
         return f"{self.path}: {self.message}{where}"
 
 
+#: The messages of problems a rerun of the job that makes the file mends: the file is gone.
+GONE = (
+    "missing: the record is stale",
+    "an output of this job that is gone",
+    "missing: the configuration asks for it, and the run did not make it",
+)
+
+
+def remake_advice(
+    problems: list[Problem], configfile: str | None, directory: str | Path = "."
+) -> str | None:
+    """The commands that make the files ``problems`` found gone again, or None.
+
+    Snakemake does not remake a deleted file that no target it was asked for needs anew
+    (the report is newer than its inputs), so the files are named as targets, and a whole
+    run afterwards remakes what reads them.
+    """
+    from featviz.workflow import ATLAS
+
+    # the atlas is one folder output: Snakemake makes it whole
+    gone = sorted(
+        {ATLAS if p.path.startswith(f"{ATLAS}/") else p.path for p in problems if p.message in GONE}
+    )
+    if not gone:
+        return None
+    config = f" --configfile {configfile}" if configfile else " --configfile <your config>"
+    where = f" -d {directory}" if Path(directory).resolve() != Path.cwd().resolve() else ""
+    shown = " ".join(gone)
+    # the targets before --configfile, which takes every word after it
+    return (
+        f"{len(gone)} file{'s are' if len(gone) != 1 else ' is'} gone. Make "
+        f"{'them' if len(gone) != 1 else 'it'} again, then what reads "
+        f"{'them' if len(gone) != 1 else 'it'}:\n"
+        f"  snakemake --cores 2{where} {shown}{config}\n"
+        f"  snakemake --cores 2{where}{config}"
+    )
+
+
 @cache
 def commit_exists(commit: str) -> bool:
     """Whether featviz's checkout has ``commit``."""

@@ -180,6 +180,31 @@ def test_verification_finds_each_broken_link(demo_run, tmp_path, tamper, expecte
     out = featviz(*args, cwd=tmp_path)
     assert out.returncode == 1
     assert expected in out.stdout, out.stdout[-3000:]
+    # a file gone: verify says how to make it again
+    assert ("Make it again" in out.stdout) == (tamper in ("missing", "gone", "target"))
+
+
+def test_the_commands_verify_prints_remake_a_deleted_file(demo_run, tmp_path):
+    """A deleted intermediate is not remade by a rerun (nothing asked for needs it anew);
+    verify names it and prints the command that makes it again, bit for bit."""
+    import shlex
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run, symlinks=True)
+    gone = run / "results/synthetic-digits/cnn3/joint/conv1-0-1.npz"
+    before = gone.read_bytes()
+    gone.unlink()
+    args = ["provenance", "verify", str(run), "--allow-dirty", "--configfile"]
+    out = featviz(*args, str(run / "tiny.yaml"), cwd=tmp_path)
+    assert out.returncode == 1
+    advice = out.stdout.split("Make it again, then what reads it:\n", 1)[1].splitlines()
+    command = shlex.split(advice[0])
+    assert command[:3] == ["snakemake", "--cores", "2"] and command[3:5] == ["-d", str(run)]
+    assert command[5:] == [str(gone.relative_to(run)), "--configfile", str(run / "tiny.yaml")]
+    result = snakemake(run, *command[5:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert gone.read_bytes() == before
 
 
 def test_editing_a_studys_code_reruns_its_jobs_and_what_reads_them(demo_run, tmp_path):
