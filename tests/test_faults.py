@@ -206,6 +206,11 @@ FAULTS = {
     "model-hdf5": F(model("{h5_keras}"), "it is an HDF5 file (the .h5 format of older Keras)"),
     "model-zip-without-config": F(model("{zip_keras}"), "no item named 'config.json'"),
     "model-empty-file": F(model("{empty_keras}"), "it is an empty file"),
+    "model-cannot-be-rebuilt": F(
+        model("{unbuildable_keras}"),
+        "Keras cannot rebuild the model saved in this file (Unknown layer: conv1). Expected a "
+        "file saved by model.save()",
+    ),
     "model-overflows": F(
         study("filters", "conv2", '{"steps": 4, "regularizers": {"l2": 1}}', model="{overflow}"),
         "non-finite by step 1 (after step 0) for: conv2:0, conv2:1, conv2:3, conv2:4, conv2:5; "
@@ -303,6 +308,7 @@ def inputs(tmp_path_factory, tiny_model, tiny_data) -> dict[str, Path]:
         archive.writestr("weights.txt", "1 2 3")
     files["empty_keras"] = folder / "empty.keras"
     files["empty_keras"].touch()
+    files["unbuildable_keras"] = _renamed_layer(files["model"], folder / "unbuildable.keras")
 
     import keras
 
@@ -311,6 +317,22 @@ def inputs(tmp_path_factory, tiny_model, tiny_data) -> dict[str, Path]:
     files["overflow"] = folder / "overflow.keras"
     overflow.save(files["overflow"])
     return files
+
+
+def _renamed_layer(model: Path, out: Path) -> Path:
+    """A copy of the ``.keras`` file whose configuration renames conv1 where it defines it,
+    but not where other layers connect to it: a file Keras cannot rebuild."""
+    with zipfile.ZipFile(model) as archive:
+        items = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(items["config.json"])
+    for layer in config["config"]["layers"]:
+        if layer["config"]["name"] == "conv1":
+            layer["name"] = layer["config"]["name"] = "renamed"
+    items["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in items.items():
+            archive.writestr(name, data)
+    return out
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ feature maps, the convergence sample, the metrics' embeddings).
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,8 +37,32 @@ def load_model(path: str | Path, image_input: bool = True) -> keras.Model:
         LayerTable.from_keras_file(path)  # a clear message for a file featviz cannot use
     try:
         return keras.saving.load_model(path, compile=False)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{path}: not a Keras model file ({err}).") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        if not _has_config(path):
+            raise ValueError(f"{path}: not a Keras model file ({err}).") from None
+        # a Keras file whose configuration names what it does not define, or a class
+        # Keras lacks
+        raise ValueError(
+            f"{path}: Keras cannot rebuild the model saved in this file ({_quoted(err)}). "
+            "Expected a file saved by model.save() from Keras' own layers, whose configuration "
+            "defines every layer it connects (custom layers are not loaded)."
+        ) from None
+
+
+def _has_config(path: Path) -> bool:
+    """Whether ``path`` is a ``.keras`` archive with a model configuration."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _quoted(err: Exception) -> str:
+    """What a loading error names: a missing key as ``'conv1'``, or the error's first line."""
+    if isinstance(err, KeyError) and err.args:
+        return f"it refers to {err.args[0]!r}, which it does not define"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def layer_table(model: keras.Model) -> LayerTable:
