@@ -154,3 +154,19 @@ def test_format_units():
     assert format_units(list(range(16))) == "units 0-15"
     assert format_units([1, 4, 9]) == "units 1, 4, 9"
     assert format_units([0, 1], "filter") == "filters 0, 1"
+
+
+@pytest.mark.parametrize("name", ["conv 1", "conv:1", "ünit", "-conv"])
+def test_a_layer_whose_name_cannot_name_files_is_refused_quoted(name):
+    """A model's layer named so that it cannot be a file, a log or a wildcard: the study's
+    check quotes the name back and says what a name may hold."""
+    from featviz.models.layers import Layer, LayerTable
+
+    layers = (Layer("image", "InputLayer", 1, True), Layer(name, "Conv2D", 4, True))
+    table = LayerTable(layers, logits=name, input_shape=(12, 12, 1))
+    with pytest.raises(ValueError) as caught:
+        studies.get("directions").check_layer(table, name)
+    assert str(caught.value) == (
+        f"directions: layer {name!r} cannot name the job's files and log: expected a name of "
+        "letters, digits, '_', '.' and '-' (save the model with the layer renamed)."
+    )

@@ -32,6 +32,7 @@ workflow reads the declarations and must not pay TensorFlow's start-up.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,8 @@ class Job:
 SHARD = "shards/{job}/{shard}.npz"
 #: The array of a shard's archive that counts its objectives ending below their start.
 BELOW_START = "objectives_below_start"
+#: A layer name that can name a job's files, its log and its Snakemake wildcard.
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 #: Inputs a study job may need besides its model and data, with what each is.
 EXTRA_INPUTS = {
@@ -195,10 +198,18 @@ class Study:
         kinds = {recipe["parameterization"] for recipe in self.recipes(settings)}
         return ["prior"] if "prior" in kinds else []
 
-    def shards(self, settings: Settings, table: LayerTable, key: str) -> list[str]:
+    def shards(
+        self, settings: Settings, table: LayerTable, key: str, units: Sequence[int] | None = None
+    ) -> list[str]:
         """The shards job ``key`` splits into: each runs as its own job (:meth:`run_shard`)
-        and this job reads their archives. None, the default, runs the job whole."""
+        and this job reads their archives. None, the default, runs the job whole. ``units``:
+        the unit indices the job renders, where the study whose jobs it shares says
+        (:meth:`units_of`)."""
         return []
+
+    def units_of(self, settings: Settings, table: LayerTable, key: str) -> list[int] | None:
+        """The unit indices job ``key`` renders, where its settings say (None: not known)."""
+        return None
 
     def shard_needs(self, settings: Settings) -> list[str]:
         """Extra inputs a shard reads: the job's by default."""
@@ -230,10 +241,17 @@ class Study:
             self.check_layer(table, key)
 
     def check_layer(self, table: LayerTable, layer: str) -> None:
+        """``layer`` is one of the model's, and its name can name the job's files."""
         try:
             table.get(layer)
         except ValueError as err:
             raise ValueError(f"{self.name}: {err}") from None
+        if not FILE_NAME.fullmatch(layer):
+            raise ValueError(
+                f"{self.name}: layer {layer!r} cannot name the job's files and log: expected "
+                "a name of letters, digits, '_', '.' and '-' (save the model with the layer "
+                "renamed)."
+            )
 
     def run(self, job: Job, settings: Settings) -> Result:
         """Do one job; return what it wrote (every figure with its caption) and reports."""
