@@ -58,6 +58,25 @@ def test_unknown_top_level_key_and_bad_values():
             validate(config, SCHEMA, set_default=True)
 
 
+def test_a_download_file_name_cannot_climb_out_of_its_folder():
+    """A remote file's name names the download and its log: '../' would put them outside
+    the run's folder, so the schema refuses it, quoting the name."""
+    from featviz.data.catalog import BUILTIN
+    from featviz.settings import validate_config
+
+    config = load("demo.yaml")
+    files = copy.deepcopy(BUILTIN["mnist"]["files"])
+    files["train_images"]["name"] = "../../escaped.gz"
+    config["datasets"]["mine"] = {
+        "kind": "idx",
+        "files": files,
+        "image_shape": [28, 28, 1],
+        "class_names": list("0123456789"),
+    }
+    with pytest.raises(ValueError, match=r"train_images.name: '../../escaped.gz' does not match"):
+        validate_config(config)
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
