@@ -127,3 +127,22 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(directions.Directions, "run", broken)
     with pytest.raises(KeyError, match="a bug"):
         study(tmp_path, "directions", "--job", "conv1", "--settings", "{}")
+
+
+def test_each_help_offers_only_the_options_that_apply_in_plain_words(capsys):
+    """--threads only where TensorFlow runs, --rule only where records are written, and no
+    reStructuredText markup in any help text."""
+    import re
+
+    from featviz.cli import USES_TENSORFLOW, WRITES_NOTHING, build_parser, commands_table
+
+    texts = {}
+    for name in [None, *commands_table()]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([name, "--help"] if name else ["--help"])
+        texts[name] = capsys.readouterr().out
+    for name, text in texts.items():
+        assert not re.search(r"``|:(func|class|meth|mod):", text), (name, text)
+        if name:
+            assert ("--threads" in text) == (name in USES_TENSORFLOW), name
+            assert ("--rule" in text) == (name not in WRITES_NOTHING), name

@@ -200,26 +200,38 @@ def commands_table() -> dict[str, tuple[commands.Handler, str, list[Option]]]:
     }
 
 
+#: The subcommands that run TensorFlow (``--threads`` limits it); and those that write no
+#: file, so no provenance record (``--rule`` names the rule in records).
+USES_TENSORFLOW = frozenset({"train", "train-prior", "import-model", "study"})
+WRITES_NOTHING = frozenset({"provenance"})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``featviz`` parser, from :func:`commands_table`."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--rule", help="Snakemake rule running this command (for provenance).")
-    common.add_argument(
+    """The ``featviz`` parser, from :func:`commands_table`: each subcommand offers only the
+    common options that apply to it."""
+    rule = argparse.ArgumentParser(add_help=False)
+    rule.add_argument("--rule", help="Snakemake rule running this command (for provenance).")
+    threads = argparse.ArgumentParser(add_help=False)
+    threads.add_argument(
         "--threads", type=int, default=0, help="CPU threads for TensorFlow (0: its default)."
     )
-    parser = argparse.ArgumentParser(prog="featviz", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="featviz", description="The featviz command: one subcommand per stage of the workflow."
+    )
     parser.add_argument("--version", action="version", version=f"featviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (handler, help_text, options) in commands_table().items():
+        parents = [] if name in WRITES_NOTHING else [rule]
+        parents += [threads] if name in USES_TENSORFLOW else []
         p = sub.add_parser(
             name,
-            parents=[common],
+            parents=parents,
             help=help_text,
             description=help_text,
             epilog=_study_help() if name == "study" else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, rule=None, threads=0)
         for flag, kwargs in options:
             p.add_argument(flag, **kwargs)
     return parser
