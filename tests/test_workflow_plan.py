@@ -118,13 +118,45 @@ def test_a_split_ablation_reads_a_shard_per_seed_group_and_layer():
         "results/synthetic-house-numbers/cnn3/ablation/shards/recipes/1-prior-fc2.npz"
     )
     # a shard reads the prior where its group renders through it, never the judge
-    assert plan.shard_inputs(cfg, "ablation", "synthetic-digits", "cnn3") == {
+    assert plan.shard_inputs(cfg, "ablation", "synthetic-digits", "cnn3", "recipes") == {
         "model": "results/synthetic-digits/cnn3/model.keras",
         "data": "results/synthetic-digits/data/dataset.npz",
         "prior": "results/synthetic-digits/prior/decoder.keras",
     }
     digits = plan.study_shards(cfg, "ablation", "synthetic-digits", "cnn3", "recipes")
     assert len(digits) == 2 * 4 * 5  # no decorrelated colour on grey digits
+
+
+def test_a_wide_layer_of_the_recommended_study_splits_into_runs_of_units():
+    """conv3's 128 units in runs of 64 are two shards; conv1's 32 none. A shard reads the
+    units and the recipe (and the prior, which the ablation's recipes may use), no judge."""
+    cfg = config("demo.yaml")
+    cfg["recommended"].update(split=True, shard_units=64)
+    shards = {
+        job: plan.study_shards(cfg, "recommended", "synthetic-digits", "cnn3", job)
+        for job in plan.study_jobs(cfg, "recommended", "synthetic-digits", "cnn3")
+    }
+    assert shards == {
+        "conv1": [],
+        "conv2": [],
+        "conv3": ["units-0-63", "units-64-127"],
+        "fc1": [],
+        "fc2": [],
+    }
+    inputs = plan.study_inputs(cfg, "recommended", "synthetic-digits", "cnn3", "conv3")
+    assert inputs["shard:units-64-127"] == (
+        "results/synthetic-digits/cnn3/recommended/shards/conv3/units-64-127.npz"
+    )
+    assert plan.shard_inputs(cfg, "recommended", "synthetic-digits", "cnn3", "conv3") == {
+        "model": "results/synthetic-digits/cnn3/model.keras",
+        "data": "results/synthetic-digits/data/dataset.npz",
+        "filters": "results/synthetic-digits/cnn3/filters/conv3.npz",
+        "recommended": "results/synthetic-digits/cnn3/ablation/recipes_recommended.json",
+        "prior": "results/synthetic-digits/prior/decoder.keras",
+    }
+    assert "split" not in plan.job_settings_json(cfg, "recommended", "cnn3", "conv3")
+    cfg["recommended"]["split"] = False
+    assert plan.study_shards(cfg, "recommended", "synthetic-digits", "cnn3", "conv3") == []
 
 
 def test_a_setting_of_one_layer_changes_only_that_jobs_settings():

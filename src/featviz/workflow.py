@@ -352,17 +352,23 @@ def study_jobs(config: Config, name: str, dataset: str, model: str) -> list[str]
 
 def study_shards(config: Config, name: str, dataset: str, model: str, job: str) -> list[str]:
     """The shards job ``job`` of study ``name`` splits into (none: it runs whole)."""
-    return studies.get(name).shards(
-        section(config, name, model), layer_table(config, dataset, model), job
-    )
+    study, table = studies.get(name), layer_table(config, dataset, model)
+    units = None
+    if study.same_jobs_as is not None:  # the units are the jobs' owner's
+        owner = studies.get(study.same_jobs_as)
+        units = owner.units_of(section(config, owner.name, model), table, job)
+    return study.shards(section(config, name, model), table, job, units)
 
 
-def shard_inputs(config: Config, name: str, dataset: str, model: str) -> dict[str, str]:
-    """The inputs of a shard of study ``name``: the model, the data, the extras it needs."""
-    paths = {"model": f"{MODEL_DIR}/model.keras", "data": DATA}
-    for need in studies.get(name).shard_needs(section(config, name, model)):
-        paths[need] = EXTRA_INPUTS[need]
-    return {k: v.format(dataset=dataset, model=model) for k, v in paths.items()}
+def shard_inputs(config: Config, name: str, dataset: str, model: str, job: str) -> dict[str, str]:
+    """The inputs of a shard of job ``job`` of study ``name``: the model, the data, and those
+    of the job's inputs the study's shards read (:meth:`Study.shard_needs`)."""
+    wanted = set(studies.get(name).shard_needs(section(config, name, model)))
+    return {
+        k: v
+        for k, v in study_inputs(config, name, dataset, model, job).items()
+        if k in ("model", "data") or k in wanted
+    }
 
 
 def job_settings_json(config: Config, name: str, model: str, job: str) -> str:

@@ -50,6 +50,8 @@ SMALL = {
         },
         dictionary={"layers": ["conv2"]},
         deconv={"layers": ["conv2"]},
+        # conv2's six units in runs of four: two recommended_shard jobs and their merge
+        recommended={"shard_units": 4},
     ),
 }
 #: Files whose bytes hold a time: training seconds, or the times of the records they gather
@@ -225,6 +227,7 @@ def files(run: Path, pattern: str) -> dict[str, Path]:
 def test_every_array_is_bitwise_equal(two_runs):
     first, second = (files(run, "*.npz") for run in two_runs)
     assert first.keys() == second.keys() and len(first) > 10
+    assert "results/synthetic-digits/cnn3/recommended/shards/conv2/units-4-5.npz" in first
     for name, path in first.items():
         a, b = np.load(path), np.load(second[name])
         assert a.files == b.files, name

@@ -90,3 +90,53 @@ def test_a_layer_is_compared_with_its_natural_ceiling_at_two_standard_errors():
     assert verdict({**numbers, "two_afc": [0.70, 0.10]}) == "below"
     assert verdict({**numbers, "two_afc": [0.90, 0.10]}) == "above"
     assert verdict({**numbers, "two_afc": [float("nan"), 0.0]}) == "unmeasured"
+
+
+def test_runs_of_units_rendered_as_shards_give_the_whole_jobs_outputs_bit_for_bit(
+    judged, tiny_data
+):
+    """conv2's six units in runs of four: two shards, each its own render call as in the
+    whole job, so the merged outputs equal the whole job's byte for byte; a shard of other
+    units is refused, naming it."""
+    from featviz.models.layers import LayerTable
+    from featviz.settings import validate_section
+    from featviz.studies.recommended import STUDY
+
+    tmp = judged
+    filters = Job("conv2", tmp / "m.keras", tmp / "filters", data=tiny_data)
+    get("filters").execute(filters, {"steps": 3, "examples": 4, "units": {"conv2": "all"}})
+    chosen = recommend(tmp / "rec.json", "none", {})
+    section = validate_section(
+        "recommended", {"steps": 6, "references": 2, "queries": 5, "shard_units": 4}
+    )
+    table = LayerTable.from_keras_file(tmp / "m.keras")
+    keys = STUDY.shards(section, table, "conv2", units=list(range(6)))
+    assert keys == ["units-0-3", "units-4-5"]
+    assert STUDY.shards(section, table, "conv2", units=[0, 1]) == []  # one run holds them
+    assert STUDY.shards({**section, "split": False}, table, "conv2") == []
+
+    def job(out: str, shards=None) -> Job:
+        extras = {"judge": tmp / "judge.keras", "filters": tmp / "filters" / "conv2.npz"}
+        return Job(
+            "conv2",
+            tmp / "m.keras",
+            tmp / out,
+            data=tiny_data,
+            extras={**extras, "recommended": chosen},
+            model_name="tiny",
+            shards=shards or {},
+        )
+
+    done = {key: STUDY.execute_shard(job("split"), section, key) for key in keys}
+    split_result, split_files = STUDY.execute(job("split", done), section)
+    whole_result, whole_files = STUDY.execute(job("whole"), section)
+    assert split_result.numbers == whole_result.numbers
+    assert [f.name for f in split_files] == [f.name for f in whole_files]
+    for a, b in zip(split_files, whole_files, strict=True):
+        if not a.name.endswith(".result.json"):  # the manifest names its folder
+            assert a.read_bytes() == b.read_bytes(), a.name
+    swapped = {keys[0]: done[keys[1]], keys[1]: done[keys[0]]}
+    with pytest.raises(ValueError, match=r"shard units-0-3 rendered units \[4, 5\], but the job"):
+        STUDY.execute(job("wrong", swapped), section)
+    with pytest.raises(ValueError, match="not a shard of this job; its shards are units-0-3"):
+        STUDY.execute_shard(job("split"), section, "units-8-11")

@@ -76,10 +76,13 @@ def study_inputs(name):
 
 
 def shard_inputs(name):
-    """Input function: what a shard of study ``name`` reads (its model, data, extras)."""
+    """Input function: what a shard of study ``name`` reads (its model, data, and what of
+    its job's inputs a shard needs)."""
 
     def get(wildcards):
-        return plan.shard_inputs(config, name, wildcards.dataset, wildcards.model)
+        return plan.shard_inputs(
+            config, name, wildcards.dataset, wildcards.model, wildcards.job
+        )
 
     return get
 

@@ -720,7 +720,9 @@ class Ablation(Study):
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return ["recipes"]
 
-    def shards(self, settings: Settings, table: LayerTable, key: str) -> list[str]:
+    def shards(
+        self, settings: Settings, table: LayerTable, key: str, units: Sequence[int] | None = None
+    ) -> list[str]:
         """One shard per seed, group of settings and layer (:func:`plan_shards`), if split."""
         if not settings["split"]:
             return []

@@ -78,6 +78,11 @@ class Filters(Study):
     files = {"arrays": "{job}.npz", "table": "{job}.csv"}
     plan_keys = ("classes",)
 
+    def units_of(self, settings: Settings, table: LayerTable, key: str) -> list[int]:
+        """The layer's units the settings ask for (every one for 'all' and for classes)."""
+        chosen = _indices(settings, key) if key != table.logits else None
+        return chosen if chosen is not None else list(range(table.get(key).units))
+
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return layers_and_classes(settings["units"], settings["classes"], table)
 

@@ -31,7 +31,7 @@ from featviz.plateau import describe_steps
 from featviz.plotting import plot_grid
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study, format_units
-from featviz.units import describe_reach, layer_recipe, render_both_ends, score_units
+from featviz.units import BothEnds, describe_reach, layer_recipe, render_both_ends, score_units
 
 
 class Recommended(Study):
@@ -45,33 +45,66 @@ class Recommended(Study):
     }
     same_jobs_as = "filters"
 
+    shard_resources = {"mem_mb": 4000, "runtime": 120}
+    # Whether a wide layer's runs of units are jobs of their own plans jobs only: the
+    # outputs are the same either way.
+    plan_keys = ("split",)
+
     def check(self, settings: Settings, table: LayerTable) -> None:
         """Nothing of its own: its layers and units are the filters study's, checked there."""
 
     def needs(self, settings: Settings) -> list[str]:
         return ["judge"]
 
+    def shards(
+        self, settings: Settings, table: LayerTable, key: str, units: Sequence[int] | None = None
+    ) -> list[str]:
+        """A shard per run of ``shard_units`` unit indices of a wider layer that holds units
+        the filters study rendered (``units``; every unit when not given), if split."""
+        runs = index_runs(table.get(key).units, settings["shard_units"])
+        if units is not None:
+            runs = [r for r in runs if any(u in r for u in units)]
+        return [run_key(r) for r in runs] if settings["split"] and len(runs) > 1 else []
+
+    def shard_needs(self, settings: Settings) -> list[str]:
+        # the units and the recipe, and the prior where the recipe renders through it;
+        # no judge: a shard renders, the layer's job scores
+        return ["filters", "recommended", "prior"]
+
+    def run_shard(self, job: Job, settings: Settings, shard: str) -> dict[str, np.ndarray]:
+        """Render the filters study's units of one run of indices, as the layer's job does."""
+        part = _Units(job, settings)
+        runs = {run_key(r): r for r in part.runs}
+        if shard not in runs:
+            raise ValueError(
+                f"--shard {shard}: not a shard of this job; its shards are {', '.join(runs)}."
+            )
+        members = part.members(runs[shard])
+        ends = part.render(members)
+        return {
+            "indices": np.array([part.indices[m] for m in members], dtype=np.int64),
+            "images": ends.images,
+            "values": ends.values,
+            "starts": ends.starts,
+            "stopped": ends.stopped,
+            "how": np.array(ends.how),
+        }
+
     def run(self, job: Job, settings: Settings) -> Result:
         """Render the filters study's units under the chosen recipe; score each unit."""
-        from featviz.engine import for_units
         from featviz.models import probe
 
-        model = probe.load_model(job.model)
         judge = probe.load_model(job.extra("judge"))
-        table, judged = probe.layer_table(model), probe.layer_table(judge)
-        layer, k = job.key, settings["references"]
-        classes = layer == table.logits
-        setting, render_settings = layer_recipe(job.extra("recommended"), layer, settings)
-        data = load_prepared(job.require_data(self.name))
-        names = [str(c) for c in data["class_names"]]
-        indices = [int(i) for i in read_npz(job.extra("filters"))["indices"]]
-        _, objectives = for_units(table, layer, indices, names if classes else None)
+        units = _Units(job, settings)
+        model, indices, setting = units.model, units.indices, units.setting
+        judged = probe.layer_table(judge)
+        layer, k, classes, names = job.key, settings["references"], units.classes, units.names
+        data = units.data
         n = len(indices)
         # k maximizing and k minimizing images per unit, each from its own start: as many
-        # references on each side as the natural ceiling gets
-        ends = render_both_ends(
-            model, objectives, k, render_settings, job.resources([render_settings]), settings
-        )
+        # references on each side as the natural ceiling gets; a run of unit indices per
+        # render call, or per shard
+        ends = units.gather()
         starts = ends.starts
         max_images, min_images = ends.images
         max_values, min_values = ends.values
@@ -175,6 +208,94 @@ class Recommended(Study):
             )
             run["rows"].append({**r.numbers, "verdict": verdict(r.numbers)})
         return {"runs": list(runs.values())}
+
+
+def index_runs(units: int, size: int) -> list[range]:
+    """A layer's unit indices in runs of ``size``: ``0..size-1``, ``size..2 size-1``, ..."""
+    return [range(lo, min(lo + size, units)) for lo in range(0, units, size)]
+
+
+def run_key(run: range) -> str:
+    """A run's shard name: ``units-64-127``."""
+    return f"units-{run.start}-{run.stop - 1}"
+
+
+class _Units:
+    """The units one job (or shard) of the study renders: the filters study's units of the
+    layer, the recipe the ablation chose for it, and their runs of indices."""
+
+    def __init__(self, job: Job, settings: Settings) -> None:
+        from featviz.engine import for_units
+        from featviz.models import probe
+
+        self.job, self.settings = job, settings
+        self.model = probe.load_model(job.model)
+        self.table = probe.layer_table(self.model)
+        self.classes = job.key == self.table.logits
+        self.setting, self.recipe = layer_recipe(job.extra("recommended"), job.key, settings)
+        self.data = load_prepared(job.require_data("recommended"))
+        self.names = [str(c) for c in self.data["class_names"]]
+        self.indices = [int(i) for i in read_npz(job.extra("filters"))["indices"]]
+        _, self.objectives = for_units(
+            self.table, job.key, self.indices, self.names if self.classes else None
+        )
+        self.runs = index_runs(self.table.get(job.key).units, settings["shard_units"])
+
+    def members(self, run: range) -> list[int]:
+        """The positions (in :attr:`indices`) of the units in ``run``."""
+        return [m for m, unit in enumerate(self.indices) if unit in run]
+
+    def render(self, members: list[int]) -> BothEnds:
+        """Those units maximized and minimized, ``references`` starts each, in one call."""
+        return render_both_ends(
+            self.model,
+            [self.objectives[m] for m in members],
+            self.settings["references"],
+            self.recipe,
+            self.job.resources([self.recipe]),
+            self.settings,
+        )
+
+    def gather(self) -> BothEnds:
+        """Every unit's images: each run's rendered here, or read from its shard's archive."""
+        n, k = len(self.indices), self.settings["references"]
+        whole: dict[str, np.ndarray] = {}
+        how = ""
+        for run in self.runs:
+            members, key = self.members(run), run_key(run)
+            if not members:
+                continue
+            if key in self.job.shards:
+                part = _read_shard(self.job.shards[key], key, [self.indices[m] for m in members])
+            else:
+                part = self.render(members)
+            fields = {
+                "images": part.images,
+                "values": part.values,
+                "starts": part.starts,
+                "stopped": part.stopped.reshape(2, len(members), k),
+            }
+            for name, value in fields.items():
+                if name not in whole:
+                    whole[name] = np.zeros((2, n, *value.shape[2:]), value.dtype)
+                whole[name][:, members] = value
+            how = part.how
+        return BothEnds(
+            whole["images"], whole["values"], whole["starts"], whole["stopped"].reshape(-1), how
+        )
+
+
+def _read_shard(path: Any, key: str, units: list[int]) -> BothEnds:
+    """A shard's images, refused if it rendered other units than the job asks of it."""
+    arrays = read_npz(path)
+    if arrays["indices"].tolist() != units:
+        raise ValueError(
+            f"{path}: shard {key} rendered units {arrays['indices'].tolist()}, but the job "
+            f"renders {units} in it; expected the shard of these units (remove it to remake it)."
+        )
+    return BothEnds(
+        arrays["images"], arrays["values"], arrays["starts"], arrays["stopped"], str(arrays["how"])
+    )
 
 
 def verdict(numbers: dict[str, Any]) -> str:
