@@ -100,9 +100,18 @@ def unit_scores(
     model: keras.Model, layer: str, images: np.ndarray, batch_size: int = 256
 ) -> np.ndarray:
     """Each unit's score on each image: its mean activation over positions (the objective
-    the filters study maximizes), ``(N, units)``."""
-    acts = activations(model, images, [layer], batch_size=batch_size)[layer]
-    return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
+    the filters study maximizes), ``(N, units)``.
+
+    The mean is taken inside the model, so a batch's activation maps are never gathered
+    for the whole split (conv1 of 26 032 colour test images would hold 3.4 GB).
+    """
+    acts = get_layer(model, layer).output
+    if len(acts.shape) > 2:
+        acts = keras.ops.mean(acts, axis=tuple(range(1, len(acts.shape) - 1)))
+    scores = keras.Model(model.inputs[0], acts).predict(
+        np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0
+    )
+    return np.asarray(scores)
 
 
 def units_on(model: keras.Model, layer: str, images: np.ndarray) -> list[int]:
