@@ -30,7 +30,7 @@ from featviz.engine.slicing import Reader, plan_slice, redirected_clone
 from featviz.engine.starts import Start, exemplar_picks
 from featviz.engine.transforms import Transform, center_crop
 from featviz.errors import FeatvizError
-from featviz.models.probe import layer_table
+from featviz.models.probe import layer_table, sub_model
 from featviz.plateau import Plateau
 from featviz.progress import bar
 from featviz.settings import declared
@@ -764,11 +764,7 @@ class _Below:
         table = layer_table(model)
         below = [table.below(o.layers[0]) for o in objectives]
         self.layers = [name for name in dict.fromkeys(below) if name is not None]
-        self.lower = (
-            keras.Model(model.inputs[0], [model.get_layer(n).output for n in self.layers])
-            if self.layers
-            else None
-        )
+        self.lower = sub_model(model, self.layers) if self.layers else None
         # per image: 1 where its objective's lower layer is this one (None: the pixels)
         self.masks = {
             name: ops.convert_to_tensor(np.array([b == name for b in below], np.float32))

@@ -240,6 +240,8 @@ class _Units:
             self.table, job.key, self.indices, self.names if self.classes else None
         )
         self.runs = index_runs(self.table.get(job.key).units, settings["shard_units"])
+        # what the recipe renders with (training images, prior), loaded once for every run
+        self.resources = job.resources([self.recipe])
 
     def members(self, run: range) -> list[int]:
         """The positions (in :attr:`indices`) of the units in ``run``."""
@@ -252,7 +254,7 @@ class _Units:
             [self.objectives[m] for m in members],
             self.settings["references"],
             self.recipe,
-            self.job.resources([self.recipe]),
+            self.resources,
             self.settings,
         )
 
