@@ -43,7 +43,7 @@ import numpy as np
 from featviz.io import read_npz, write_npz
 from featviz.models.layers import LayerTable
 from featviz.results import CAPTION_SUFFIX, MANIFEST_SUFFIX, Result, manifest_path, publish
-from featviz.settings import validate_definition, validate_section
+from featviz.settings import schema, validate_definition, validate_section
 
 Settings = Mapping[str, Any]
 
@@ -132,8 +132,9 @@ class Job:
 SHARD = "shards/{job}/{shard}.npz"
 #: The array of a shard's archive that counts its objectives ending below their start.
 BELOW_START = "objectives_below_start"
-#: A layer name that can name a job's files, its log and its Snakemake wildcard.
-FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+#: A layer name that can name a job's files, its log and its Snakemake wildcard: the rule
+#: the schema gives the layers a config names (``$defs/layer``), for the model's own too.
+FILE_NAME = re.compile(schema()["$defs"]["layer"]["pattern"])
 
 #: Inputs a study job may need besides its model and data, with what each is.
 EXTRA_INPUTS = {
