@@ -64,16 +64,17 @@ SMALL = {
 }
 
 #: What the local cluster needs on the command line: its status comes from squeue (sacct
-#: needs an accounting database), it has no accounts, and its jobs take seconds, so the
-#: first status check comes after 10 s (the plugin adds 10 s to the wait after each check that
-#: finds nothing finished, and goes back to 10 s after one that does). Successful jobs' SLURM
-#: logs are kept for the checks.
+#: needs an accounting database), it has no accounts, and its jobs take 6 to 14 seconds
+#: (Snakemake's start inside the job included), so the first status check comes after 15 s.
+#: The plugin adds 10 s to the wait after each check that finds nothing finished and goes
+#: back to 15 s after one that does: at 10 s most jobs were still running, and each step
+#: of the DAG waited 30 s. Successful jobs' SLURM logs are kept for the checks.
 LOCAL_CLUSTER_ARGS = (
     "--slurm-status-command",
     "squeue",
     "--slurm-no-account",
     "--slurm-init-seconds-before-status-checks",
-    "10",
+    "15",
     "--slurm-keep-successful-logs",
 )
 

@@ -65,15 +65,20 @@ TIMED = (
 )
 
 
-#: How many times the second run is killed: first the model's training once it has a
-#: checkpoint (so that it must resume), then whichever training runs, then rendering jobs
-#: (each killed job runs again in the next run, so there is always one to kill).
-KILLS = 10
-TRAINING_KILLS = 3
+#: The kills of the second run, in order: what the job's arguments hold, and the signal.
+#: First the model's training once it has a checkpoint (so that it must resume), then
+#: whichever training runs, then rendering jobs (each killed job runs again in the next
+#: run, so there is one to kill). A whole run (``None``: Snakemake included, as a power
+#: cut) always gets SIGKILL; a job gets a cluster's time limit (SIGTERM) or SIGKILL.
+SCHEDULE = (
+    (("train --rule train ", "--model-name cnn3 "), signal.SIGKILL),
+    (("train",), None),
+    (("train",), signal.SIGTERM),
+    (("study ",), None),
+    (("study ",), signal.SIGTERM),
+    (("study ",), None),
+)
 KILLED: list[str] = []
-#: The signal each kill sends: a whole run is always SIGKILLed (a power cut); a job gets a
-#: cluster's time limit (SIGTERM) as often as SIGKILL.
-SIGNALS = (signal.SIGKILL, signal.SIGTERM)
 #: Records left without their file after a job was stopped by a signal it can catch.
 ORPHANS: list[str] = []
 
@@ -86,7 +91,7 @@ def two_runs(tmp_path_factory):
         (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL))
         if name == "second":
             KILLED.extend(kill_along_the_way(workdir, random.Random(17)))
-            assert len(KILLED) == KILLS, KILLED
+            assert len(KILLED) == len(SCHEDULE), KILLED
             assert "--model-name cnn3" in KILLED[0], KILLED
             assert any(" study " in k for k in KILLED), KILLED
         result = snakemake(
@@ -98,56 +103,53 @@ def two_runs(tmp_path_factory):
 
 
 def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
-    """Start the run, SIGKILL a job at a random moment, take it up again; ``KILLS`` times.
+    """Start the run, kill a job (or the whole run) at a random moment, take it up again;
+    once for each entry of ``SCHEDULE``.
 
-    Every other kill takes the whole run with it (Snakemake included, as a power cut would),
-    which leaves the lock and the incomplete-job markers behind; the job kills leave
-    Snakemake to clean up after a failed job."""
+    A whole run's kill leaves the lock and the incomplete-job markers behind; a job's kill
+    leaves Snakemake to clean up after a failed job. A run that ends before it starts a job
+    to kill ends the loop, with Snakemake's last lines as the reason."""
     kills = []
-    for i in range(KILLS):
-        wanted = (
-            ("train --rule train ", "--model-name cnn3 ")
-            if i == 0
-            else ("train",)
-            if i < TRAINING_KILLS
-            else ("study ",)
-        )
-        whole = i % 2 == 1
-        args = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-        args += ["-d", str(workdir), "--cores", "2", "--configfile", str(workdir / "small.yaml")]
-        run = subprocess.Popen(
-            [*args, "--rerun-incomplete"],
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            env=ENV,
-        )
+    args = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+    args += ["-d", str(workdir), "--cores", "2", "--configfile", str(workdir / "small.yaml")]
+    for i, (wanted, sent) in enumerate(SCHEDULE):
+        log = workdir / f"kill-{i}.log"
+        with log.open("w") as out:
+            run = subprocess.Popen(
+                [*args, "--rerun-incomplete"],
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=ENV,
+            )
         while (job := wait_for_job(run, wanted, workdir)) is not None:
             pid, command = job
             if i == 0:
                 wait_for(lambda job=pid: (workdir / CHECKPOINT).exists() or not alive(job), 120)
                 time.sleep(rng.uniform(0.0, 0.1))  # an epoch takes longer
             else:
-                time.sleep(rng.uniform(0.5, 5.0))
-            if whole or alive(pid):
+                time.sleep(rng.uniform(0.5, 3.0))
+            if sent is None or alive(pid):
                 break
             # The job ended while we waited: kill the run's next job instead, so that a
             # missed kill does not let the run finish and leave nothing to kill.
             wanted = ("",)
         if job is None:
             run.wait()
+            tail = log.read_text()[-1500:]
+            kills.append(f"no job to kill: the run ended ({run.returncode}) with {tail}")
             break
-        sent = signal.SIGKILL if whole else SIGNALS[i // 2 % len(SIGNALS)]
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.pid, sent) if whole else os.kill(pid, sent)
+            os.killpg(run.pid, signal.SIGKILL) if sent is None else os.kill(pid, sent)
         run.wait(timeout=300)
-        kills.append(f"{'run' if whole else 'job'} by {sent.name} during featviz {command[:100]}")
-        if sent != signal.SIGKILL:
+        who = "run by SIGKILL" if sent is None else f"job by {sent.name}"
+        kills.append(f"{who} during featviz {command[:100]}")
+        if sent == signal.SIGTERM:
             ORPHANS.extend(
                 str(r) for r in (workdir / "results").rglob("*.prov.json") if not has_its_file(r)
             )
-        if whole:
+        if sent is None:
             subprocess.run(
                 [*args, "--unlock"], cwd=workdir, check=True, capture_output=True, env=ENV
             )
