@@ -49,8 +49,10 @@ setup: $(VENV)/.installed $(VENV)/.latex
 demo: setup
 	snakemake --cores $(CORES) --configfile config/demo.yaml
 
+# Two pytest workers: the tests that share a run (the tiny demo DAG, the determinism runs,
+# the SLURM cluster) stay together on one worker while the other takes the rest.
 test: setup $(VENV)/.browser $(VENV)/.slurm lint docs
-	pytest
+	pytest -n 2 --dist loadgroup
 
 # The manual as a site, in site/ (open site/index.html); --strict fails on a broken link
 # or a docstring that does not render.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -13,6 +15,23 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = (
     Path(os.environ.get("FEATVIZ_SHARED_DATASETS", ROOT.parent / "shared" / "datasets")) / "mnist"
 )
+
+#: Written by the cluster test when it started the local SLURM cluster, which then stops
+#: when the whole run ends, not when one pytest-xdist worker does: the SLURM executor
+#: plugin runs `scontrol` when Snakemake imports it, and against a stopped controller that
+#: waits 9 s in every Snakemake call the other worker makes.
+SLURM_STARTED = Path(tempfile.gettempdir()) / "featviz-tests-started-slurm"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In the run's own process (not a worker's), once every test is done: stop the local
+    SLURM cluster if the cluster test started it."""
+    if hasattr(session.config, "workerinput") or not SLURM_STARTED.exists():
+        return
+    SLURM_STARTED.unlink()
+    script = ROOT / "profiles" / "slurm" / "local-cluster.sh"
+    subprocess.run(["bash", str(script), "stop"], capture_output=True, timeout=120)
 
 
 @pytest.fixture

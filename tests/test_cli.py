@@ -1,6 +1,10 @@
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +150,56 @@ def test_each_help_offers_only_the_options_that_apply_in_plain_words(capsys):
         if name:
             assert ("--threads" in text) == (name in USES_TENSORFLOW), name
             assert ("--rule" in text) == (name not in WRITES_NOTHING), name
+
+
+#: A job long enough to be stopped while it renders (about a second of rendering here).
+DIRECTIONS = '{"count": 2, "steps": 3000, "start": "grey"}'
+
+
+def run_directions(folder: Path, stop: signal.Signals | None = None):
+    """``featviz study directions`` as Snakemake runs it, in ``folder`` (model ``m.keras``,
+    outputs in ``f``); with ``stop``, that signal is sent once its rendering has begun.
+    Returns the exit status and what it printed."""
+    command = [str(Path(sys.executable).parent / "featviz"), "study", "directions"]
+    command += ["--rule", "directions", "--threads", "1", "--job", "conv1"]
+    command += ["--model", "m.keras", "--out-dir", "f", "--settings", DIRECTIONS]
+    job = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=folder)
+    printed = b""
+    if stop is not None:
+        while b"render:" not in printed and job.poll() is None:
+            printed += job.stderr.read1(4096)
+        time.sleep(0.2)
+        job.send_signal(stop)
+    printed += job.communicate(timeout=300)[1]
+    return job.returncode, printed.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_model):
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    tiny_model.save(folder / "m.keras")
+    code, printed = run_directions(folder)
+    assert code == 0, printed[-2000:]
+    return folder
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stopped_job_leaves_nothing_and_its_rerun_equals_an_uninterrupted_one(
+    uninterrupted, tmp_path, stop
+):
+    """A cluster's time limit (SIGTERM) or Ctrl-C (SIGINT) during rendering: the job says
+    so, exits 128 + the signal, and leaves no file or record; run again, it writes what an
+    uninterrupted job wrote."""
+    shutil.copy(uninterrupted / "m.keras", tmp_path)
+    code, printed = run_directions(tmp_path, stop)
+    assert code == 128 + stop, printed[-2000:]
+    assert f"featviz study: stopped by {stop.name}; the files it had written" in printed
+    assert not (tmp_path / "f").exists()
+    code, printed = run_directions(tmp_path)
+    assert code == 0, printed[-2000:]
+    expected = {p.name: p for p in (uninterrupted / "f").iterdir()}
+    rerun = {p.name: p for p in (tmp_path / "f").iterdir()}
+    assert rerun.keys() == expected.keys()
+    for name, path in expected.items():
+        if not name.endswith(".prov.json"):  # records hold their times
+            assert rerun[name].read_bytes() == path.read_bytes(), name

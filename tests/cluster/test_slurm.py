@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SLURM_STARTED
 from tests.tiny import sections
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
 SCRIPT = ROOT / "profiles" / "slurm" / "local-cluster.sh"
 PROFILE = ROOT / "profiles" / "slurm"
@@ -112,10 +112,12 @@ def job_counts(dry_run: str) -> Counter:
 
 @pytest.fixture(scope="session")
 def local_slurm():
-    """The one-node SLURM cluster, started by the script (and stopped after, if it started it)."""
+    """The one-node SLURM cluster, started by the script (and stopped once every test is
+    done, if it started it)."""
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    was_up = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode == 0
+    if subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode != 0:
+        SLURM_STARTED.touch()  # stopped when the whole run ends (tests/conftest.py)
     try:
         started = subprocess.run(
             ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=900
@@ -125,9 +127,6 @@ def local_slurm():
     print(started.stdout + started.stderr, file=sys.stderr)
     if started.returncode != 0:
         unavailable(f"{SCRIPT.name} could not start SLURM: {started.stderr.strip()[-1500:]}")
-    yield
-    if not was_up:
-        subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

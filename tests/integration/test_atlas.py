@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("demo")]
 
 PAIRS = [("synthetic-digits", "cnn3"), ("synthetic-house-numbers", "cnn3")]
 BROWSER_FLAGS = [

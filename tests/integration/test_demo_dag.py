@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import ROOT
 from tests.integration.conftest import snakemake
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("demo")]
 
 
 def test_report_and_every_figure_exist(demo_run):

@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 from tests.integration.conftest import snakemake
 from tests.tiny import sections
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("determinism")]
 
 SMALL = {
     "title": "determinism",

@@ -13,7 +13,7 @@ from tests.conftest import residual_model
 from tests.integration.conftest import snakemake
 from tests.tiny import sections
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("own-model")]
 
 
 @pytest.fixture(scope="module")
