@@ -15,6 +15,16 @@ def test_activations_over_a_split_in_batches_equal_one_call(tiny_model):
     np.testing.assert_allclose(acts["fc1"], keras.ops.convert_to_numpy(whole), rtol=1e-5, atol=1e-6)
 
 
+def test_unit_scores_reduce_inside_the_model_as_over_whole_maps(tiny_model):
+    images = np.random.default_rng(1).uniform(size=(40, 12, 12, 1)).astype("float32")
+    maps = probe.activations(tiny_model, images, ["conv2"])["conv2"]
+    for reduce, over_maps in (("mean", maps.mean(axis=(1, 2))), ("max", maps.max(axis=(1, 2)))):
+        scores = probe.unit_scores(tiny_model, "conv2", images, batch_size=16, reduce=reduce)
+        np.testing.assert_allclose(scores, over_maps, rtol=1e-5, atol=1e-6, err_msg=reduce)
+    dense = probe.unit_scores(tiny_model, "fc1", images, reduce="max")
+    np.testing.assert_array_equal(dense, probe.activations(tiny_model, images, ["fc1"])["fc1"])
+
+
 def test_layer_lookup_and_logits(tiny_model, colour_model):
     assert probe.layer_table(tiny_model).logits == "fc2"
     assert probe.get_layer(tiny_model, "conv1").filters == 4

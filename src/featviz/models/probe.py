@@ -10,6 +10,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import keras
 import numpy as np
@@ -97,17 +98,22 @@ def activations(
 
 
 def unit_scores(
-    model: keras.Model, layer: str, images: np.ndarray, batch_size: int = 256
+    model: keras.Model,
+    layer: str,
+    images: np.ndarray,
+    batch_size: int = 256,
+    reduce: Literal["mean", "max"] = "mean",
 ) -> np.ndarray:
-    """Each unit's score on each image: its mean activation over positions (the objective
-    the filters study maximizes), ``(N, units)``.
+    """Each unit's score on each image, ``(N, units)``: its mean activation over positions
+    (the objective the filters study maximizes), or with ``reduce="max"`` its peak.
 
-    The mean is taken inside the model, so a batch's activation maps are never gathered
+    The reduction runs inside the model, so a batch's activation maps are never gathered
     for the whole split (conv1 of 26 032 colour test images would hold 3.4 GB).
     """
     acts = get_layer(model, layer).output
     if len(acts.shape) > 2:
-        acts = keras.ops.mean(acts, axis=tuple(range(1, len(acts.shape) - 1)))
+        positions = tuple(range(1, len(acts.shape) - 1))
+        acts = (keras.ops.max if reduce == "max" else keras.ops.mean)(acts, axis=positions)
     scores = keras.Model(model.inputs[0], acts).predict(
         np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0
     )

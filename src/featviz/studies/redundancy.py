@@ -160,10 +160,11 @@ class Redundancy(Study):
         test = to_model_input(load_prepared(job.require_data(self.name))["x_test"])
         rows, matrices = [], {}
         for layer in settings["layers"]:
-            acts = probe.activations(model, test, [layer], batch_size=256)[layer]
-            spatial = acts.ndim == 4
-            peak = acts.max(axis=(1, 2)) if spatial else acts
-            responses = acts[:MAP_IMAGES].reshape(-1, acts.shape[-1])
+            # Peaks of the whole split reduced inside the model; whole maps of the first
+            # images only (a wide layer's maps of every test image need not fit in memory).
+            peak = probe.unit_scores(model, layer, test, reduce="max")
+            acts = probe.activations(model, test[:MAP_IMAGES], [layer], batch_size=256)[layer]
+            responses = acts.reshape(-1, acts.shape[-1])
             active = active_share(peak)
             kernel = keras.ops.convert_to_numpy(model.get_layer(layer).kernel)
             weights = cosine_matrix(kernel)
