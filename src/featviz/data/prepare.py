@@ -17,7 +17,6 @@ import numpy as np
 
 from featviz.data.catalog import DatasetSpec
 from featviz.data.formats import FormatError, read_idx_pair, read_svhn_mat
-from featviz.data.synthetic import generate
 from featviz.io import read_npz, write_npz
 
 SPLITS = ("train", "val", "test")
@@ -90,6 +89,10 @@ def prepare(
     if spec.is_synthetic:
         if not n_train or not n_test:
             raise ValueError(f"Dataset '{spec.name}' is generated: give n_train and n_test.")
+        # imported here: the generator's imaging libraries cost every job that only reads
+        # a prepared dataset a third of a second
+        from featviz.data.synthetic import generate
+
         train_seed, test_seed = np.random.SeedSequence(seed).generate_state(2)
         splits = {
             "train": generate(spec.kind, n_train, int(train_seed)),
