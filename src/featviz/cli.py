@@ -12,19 +12,18 @@ file it wrote (:mod:`featviz.failures`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
 import textwrap
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of logs
 
-from featviz import __version__, commands  # noqa: E402
+from featviz import __version__, commands, stopping  # noqa: E402
 from featviz.failures import (  # noqa: E402
     EXPECTED_ERRORS,
     check_names,
@@ -247,14 +246,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         _limit_threads(args.threads)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    with recording() as written, _on_signals(_stop):
+    with recording() as written, stopping.handled(stopping.stop):
         try:
             check_output_location(args)
             check_names(args)
             outcome = args.handler(args)
+            stopping.check()
             _write_records(args, outcome, started)
-        except Stopped as stop:
-            with _on_signals(signal.SIG_IGN):
+            stopping.check()
+        except stopping.Stopped as stop:
+            with stopping.handled(signal.SIG_IGN):
                 take_back(written)
             print(
                 f"featviz {args.command}: stopped by {stop.name}; the files it had written "
@@ -271,37 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"featviz {args.command}: error: {describe(err, args)}", file=sys.stderr)
             return 1
     return 0
-
-
-class Stopped(BaseException):
-    """SIGTERM or SIGINT arrived: the command stops and takes back what it wrote, as it does
-    when it fails (a cluster's time limit and Ctrl-C end a job this way; SIGKILL cannot be
-    caught, and the next write of a target removes what it left)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
-
-
-STOPPING = (signal.SIGTERM, signal.SIGINT)
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise Stopped(signum)
-
-
-@contextlib.contextmanager
-def _on_signals(handler: Any) -> Iterator[None]:
-    """Handle SIGTERM and SIGINT with ``handler`` while the block runs: :func:`_stop` to
-    stop the command, ``SIG_IGN`` so that a second signal does not cut the taking back of
-    the first one's files short."""
-    before = {s: signal.signal(s, handler) for s in STOPPING}
-    try:
-        yield
-    finally:
-        for s, previous in before.items():
-            signal.signal(s, previous)
 
 
 def _write_records(args: argparse.Namespace, outcome: commands.Outcome, started: str) -> None:

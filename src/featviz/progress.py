@@ -7,6 +7,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from featviz.stopping import check
+
+
+class _Bar(tqdm):
+    """A bar whose every update is also where a stopped command stops (see
+    :mod:`featviz.stopping`): long work updates its bar often."""
+
+    def update(self, n: float | None = 1) -> bool | None:
+        check()
+        return super().update(n)
+
 
 def bar(total: int | None = None, desc: str = "", unit: str = "it", **kwargs: Any) -> tqdm:
     """A tqdm bar on stderr showing count, rate and time left.
@@ -19,4 +30,4 @@ def bar(total: int | None = None, desc: str = "", unit: str = "it", **kwargs: An
     kwargs.setdefault("mininterval", 0.2 if interactive else 10.0)
     kwargs.setdefault("dynamic_ncols", interactive)
     kwargs.setdefault("ncols", None if interactive else 100)
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, **kwargs)
+    return _Bar(total=total, desc=desc, unit=unit, file=sys.stderr, **kwargs)
