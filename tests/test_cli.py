@@ -11,7 +11,16 @@ import pytest
 from featviz.cli import build_parser, main
 from featviz.data.catalog import BUILTIN
 
-COMMANDS = ["download", "prepare", "train", "import-model", "study", "report", "provenance"]
+COMMANDS = [
+    "download",
+    "prepare",
+    "train",
+    "import-model",
+    "study",
+    "report",
+    "provenance",
+    "times",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

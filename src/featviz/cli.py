@@ -196,13 +196,39 @@ def commands_table() -> dict[str, tuple[commands.Handler, str, list[Option]]]:
                 ),
             ],
         ),
+        "times": (
+            commands.cmd_times,
+            "What a finished run cost, from its records: each rule's seconds, the critical "
+            "path, and the wall time on more workers.",
+            [
+                ("directory", {"nargs": "?", "default": ".", "help": "The run's folder."}),
+                (
+                    "--workers",
+                    {
+                        "type": int,
+                        "nargs": "+",
+                        "default": [2, 8, 32],
+                        "help": "Single-core workers to project the run onto (default 2 8 32).",
+                    },
+                ),
+                (
+                    "--job-overhead",
+                    {
+                        "type": float,
+                        "default": 0.0,
+                        "help": "Seconds each job costs besides its own (a cluster's queue).",
+                    },
+                ),
+                ("--json", {"help": "Also write the figures to this JSON file."}),
+            ],
+        ),
     }
 
 
 #: The subcommands that run TensorFlow (``--threads`` limits it); and those that write no
 #: file, so no provenance record (``--rule`` names the rule in records).
 USES_TENSORFLOW = frozenset({"train", "train-prior", "import-model", "study"})
-WRITES_NOTHING = frozenset({"provenance"})
+WRITES_NOTHING = frozenset({"provenance", "times"})
 
 
 def build_parser() -> argparse.ArgumentParser:

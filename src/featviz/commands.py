@@ -251,6 +251,17 @@ def cmd_pdf(args: argparse.Namespace) -> Outcome:
     return Outcome([pdf], _inputs(args.tex))
 
 
+def cmd_times(args: argparse.Namespace) -> Outcome:
+    from featviz.io import write_json
+    from featviz.run_times import describe, read_jobs, summary
+
+    figures = summary(read_jobs(args.directory), args.workers, args.job_overhead)
+    print(describe(figures))
+    if args.json:
+        write_json(args.json, figures)
+    return Outcome()
+
+
 def cmd_provenance(args: argparse.Namespace) -> Outcome:
     from featviz.verification import remake_advice, verify_tree
 

@@ -63,6 +63,38 @@ def featviz(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def test_the_runs_cost_is_read_from_its_records(demo_run, tmp_path):
+    """``featviz times``: every job Snakemake ran, by rule; one worker takes them all in turn,
+    enough workers take the critical path, a chain of jobs each reading the one before."""
+    import re
+
+    from featviz.run_times import critical_path, predecessors, read_jobs
+
+    out = (demo_run / "snakemake.out").read_text()
+    planned = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:", 1)[1], re.M))
+    done = featviz("times", ".", "--workers", "1", "2", "1000", "--json", "t.json", cwd=tmp_path)
+    assert done.returncode != 0 and "no provenance record" in done.stderr
+    done = featviz(
+        "times", str(demo_run), "--workers", "1", "2", "1000", "--json", "t.json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads((tmp_path / "t.json").read_text())
+    ran = {row["rule"]: str(row["jobs"]) for row in figures["rules"]}
+    assert ran == {k: v for k, v in planned.items() if k not in ("all", "total")}
+    wall = figures["projected_wall_seconds"]
+    assert wall["1"] == pytest.approx(figures["job_seconds"])
+    assert wall["1000"] == pytest.approx(figures["critical_path"]["seconds"])
+    assert wall["1000"] <= wall["2"] <= wall["1"]
+    jobs = read_jobs(demo_run)
+    _, chain = critical_path(jobs)
+    index = {job.command: i for i, job in enumerate(jobs)}
+    before = predecessors(jobs)
+    assert chain[0].rule == "prepare" and chain[-1].rule == "atlas"
+    for first, then in zip(chain, chain[1:], strict=False):
+        assert index[first.command] in before[index[then.command]], (first.rule, then.rule)
+    assert "Critical path:" in done.stdout and "| rule | jobs | seconds |" in done.stdout
+
+
 def test_provenance_records_verify(demo_run, tmp_path):
     record = json.loads(
         (demo_run / "results/synthetic-digits/cnn3/filters/conv2.png.prov.json").read_text()
