@@ -60,7 +60,8 @@ def test_json_arguments_are_named_when_broken():
 
 
 def test_the_command_holds_no_science_default():
-    """Every option of every subcommand defaults to nothing, except how the job runs."""
+    """Every option of every subcommand defaults to nothing, except how the job runs (and
+    the machines ``featviz times`` projects a run onto)."""
     machine = {
         "threads": 0,
         "raw": [],
@@ -68,6 +69,9 @@ def test_the_command_holds_no_science_default():
         "generated": [],
         "help": None,
         "directory": ".",
+        # featviz times: the machines a finished run is projected onto
+        "workers": [2, 8, 32],
+        "job_overhead": 0.0,
     }
     parser = build_parser()
     [commands] = [a for a in parser._actions if a.dest == "command"]
