@@ -240,3 +240,25 @@ def test_the_layer_below_is_the_nearest_with_weights():
     assert table.below("conv2") == "conv1"
     assert table.below("fc1") == "conv3"
     assert table.below("fc2") == "fc1"
+
+
+def test_a_pool_is_scored_once_per_model_and_objectives(tiny_model, monkeypatch):
+    """The ablation renders the same units from the same pool under recipe after recipe: the
+    second call gives the first one's scores without a pass through the model."""
+    import importlib
+
+    from featviz.engine import channel
+
+    render = importlib.import_module("featviz.engine.render")  # the module, not the function
+    passes = []
+    score = render._pool_scores
+    monkeypatch.setattr(render, "_pool_scores", lambda *a: passes.append(1) or score(*a))
+    pool = np.random.default_rng(4).uniform(size=(20, 12, 12, 1)).astype(np.float32)
+    objectives = [channel("conv2", 1), channel("conv2", 4)]
+    first = render.pool_scores(tiny_model, objectives, pool)
+    first[:] = 0  # what a caller does with its copy is its own
+    again = render.pool_scores(tiny_model, list(objectives), pool)
+    assert len(passes) == 1 and again.any()
+    other = render.pool_scores(tiny_model, objectives, pool.copy())  # another pool: scored
+    assert len(passes) == 2
+    np.testing.assert_array_equal(other, again)
