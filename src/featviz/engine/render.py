@@ -275,11 +275,12 @@ def evaluate(
     return np.concatenate(values).astype(np.float32)
 
 
-#: The last :func:`pool_scores` of this process: the model, the pool and the scores, by the
-#: objectives and batch size. The ablation renders the same units under recipe after recipe
-#: from the same pool of start images (the house-numbers demo ablation scored its pool 15
-#: times, 73 of its 283 s).
-_LAST_POOL: dict[tuple, tuple[keras.Model, np.ndarray, np.ndarray]] = {}
+#: The scores :func:`pool_scores` computed on one pool of one model (``"on"``: the model and
+#: the pool, held as the same objects), by objectives and batch size. The ablation renders
+#: the same units under recipe after recipe from the same pool of start images (the
+#: house-numbers demo ablation scored its pool 15 times, 73 of its 274 s); another model or
+#: pool replaces them, so no more than one pool is ever held.
+_POOL_SCORES: dict[Any, Any] = {"on": None, "scores": {}}
 
 
 def pool_scores(
@@ -290,15 +291,14 @@ def pool_scores(
 
     The same objectives on the same pool (the same array) of the same model are scored once
     per process, and their scores given again."""
+    on = _POOL_SCORES["on"]
+    if on is None or on[0] is not model or on[1] is not images:
+        _POOL_SCORES["on"], _POOL_SCORES["scores"] = (model, images), {}
+    scores = _POOL_SCORES["scores"]
     key = (tuple(objectives), batch_size)
-    kept = _LAST_POOL.get(key)
-    if kept is not None and kept[0] is model and kept[1] is images:
-        return kept[2].copy()
-    out = _pool_scores(model, objectives, images, batch_size)
-    if len(_LAST_POOL) >= 16:
-        _LAST_POOL.clear()
-    _LAST_POOL[key] = (model, images, out)
-    return out.copy()
+    if key not in scores:
+        scores[key] = _pool_scores(model, objectives, images, batch_size)
+    return scores[key].copy()
 
 
 def _pool_scores(
