@@ -78,32 +78,60 @@ def predecessors(jobs: Sequence[TimedJob]) -> list[list[int]]:
     ]
 
 
+def _longest_ahead(
+    jobs: Sequence[TimedJob], job_overhead: float
+) -> tuple[list[list[int]], list[list[int]], list[float], list[float]]:
+    """The DAG both ways (each job's predecessors and successors), each job's cost, and for
+    each job the longest path of costs from its start to the end of the run.
+
+    Raises:
+        ValueError: the jobs' files form a cycle.
+    """
+    before = predecessors(jobs)
+    after: list[list[int]] = [[] for _ in jobs]
+    for i, preds in enumerate(before):
+        for p in preds:
+            after[p].append(i)
+    cost = [job.seconds + job_overhead for job in jobs]
+    ahead = [0.0] * len(jobs)
+    for i in _reverse_topological(jobs, after):
+        ahead[i] = cost[i] + max((ahead[s] for s in after[i]), default=0.0)
+    return before, after, cost, ahead
+
+
+def _reverse_topological(jobs: Sequence[TimedJob], after: list[list[int]]) -> list[int]:
+    """The jobs' indices, each after every job that reads from it (depth first)."""
+    order, state = [], [0] * len(after)  # 0 unseen, 1 on the path, 2 done
+    for start in range(len(after)):
+        if state[start]:
+            continue
+        state[start] = 1
+        stack = [(start, iter(after[start]))]
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                state[node] = 2
+                order.append(node)
+            elif state[child] == 1:
+                raise ValueError(f"The jobs' files form a cycle through {jobs[child].command!r}.")
+            elif not state[child]:
+                state[child] = 1
+                stack.append((child, iter(after[child])))
+    return order
+
+
 def critical_path(jobs: Sequence[TimedJob]) -> tuple[float, list[TimedJob]]:
     """The longest chain of dependent jobs: its seconds and its jobs, first to last (the
     wall time no number of cores can beat)."""
-    before = predecessors(jobs)
-    finish: dict[int, float] = {}
-    via: dict[int, int | None] = {}
-
-    def earliest_finish(i: int, seen: frozenset[int] = frozenset()) -> float:
-        if i in finish:
-            return finish[i]
-        if i in seen:
-            raise ValueError(f"The jobs' files form a cycle through {jobs[i].command!r}.")
-        best, through = 0.0, None
-        for p in before[i]:
-            end = earliest_finish(p, seen | {i})
-            if end > best:
-                best, through = end, p
-        finish[i], via[i] = best + jobs[i].seconds, through
-        return finish[i]
-
-    last = max(range(len(jobs)), key=earliest_finish)
-    chain, node = [], last
-    while node is not None:
+    _, after, _, ahead = _longest_ahead(jobs, 0.0)
+    node = max(range(len(jobs)), key=ahead.__getitem__)
+    chain = [jobs[node]]
+    while after[node]:
+        node = max(after[node], key=ahead.__getitem__)
         chain.append(jobs[node])
-        node = via[node]
-    return finish[last], chain[::-1]
+    return max(ahead), chain
 
 
 def projected_wall(jobs: Sequence[TimedJob], workers: int, job_overhead: float = 0.0) -> float:
@@ -112,15 +140,7 @@ def projected_wall(jobs: Sequence[TimedJob], workers: int, job_overhead: float =
     costs ``job_overhead`` seconds more (submission, queueing, status checks)."""
     if workers < 1:
         raise ValueError(f"workers: {workers}; expected at least 1.")
-    before = predecessors(jobs)
-    after: list[list[int]] = [[] for _ in jobs]
-    for i, preds in enumerate(before):
-        for p in preds:
-            after[p].append(i)
-    cost = [job.seconds + job_overhead for job in jobs]
-    ahead: dict[int, float] = {}
-    for i in _reverse_topological(after):
-        ahead[i] = cost[i] + max((ahead[s] for s in after[i]), default=0.0)
+    before, after, cost, ahead = _longest_ahead(jobs, job_overhead)
     waiting = [len(preds) for preds in before]
     ready = [(-ahead[i], i) for i, n in enumerate(waiting) if n == 0]
     heapq.heapify(ready)
@@ -138,27 +158,6 @@ def projected_wall(jobs: Sequence[TimedJob], workers: int, job_overhead: float =
             if waiting[s] == 0:
                 heapq.heappush(ready, (-ahead[s], s))
     return now
-
-
-def _reverse_topological(after: list[list[int]]) -> list[int]:
-    """The jobs, each after every job that reads from it."""
-    order, state = [], [0] * len(after)
-    for start in range(len(after)):
-        stack = [(start, iter(after[start]))]
-        if state[start]:
-            continue
-        state[start] = 1
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                state[node] = 2
-                order.append(node)
-            elif not state[child]:
-                state[child] = 1
-                stack.append((child, iter(after[child])))
-    return order
 
 
 @dataclass(frozen=True)
