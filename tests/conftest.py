@@ -21,6 +21,8 @@ SHARED_MNIST = (
 #: plugin runs `scontrol` when Snakemake imports it, and against a stopped controller that
 #: waits 9 s in every Snakemake call the other worker makes.
 SLURM_STARTED = Path(tempfile.gettempdir()) / "featviz-tests-started-slurm"
+#: The script that installs, starts, checks and stops the one-node SLURM cluster.
+LOCAL_CLUSTER = ROOT / "profiles" / "slurm" / "local-cluster.sh"
 
 
 @pytest.hookimpl(trylast=True)
@@ -30,8 +32,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput") or not SLURM_STARTED.exists():
         return
     SLURM_STARTED.unlink()
-    script = ROOT / "profiles" / "slurm" / "local-cluster.sh"
-    subprocess.run(["bash", str(script), "stop"], capture_output=True, timeout=120)
+    subprocess.run(["bash", str(LOCAL_CLUSTER), "stop"], capture_output=True, timeout=120)
 
 
 @pytest.fixture

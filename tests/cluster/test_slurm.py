@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SLURM_STARTED
+from tests.conftest import LOCAL_CLUSTER, ROOT, SLURM_STARTED
 from tests.tiny import sections
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
-SCRIPT = ROOT / "profiles" / "slurm" / "local-cluster.sh"
 PROFILE = ROOT / "profiles" / "slurm"
 
 #: Every study once, on one generated dataset and a one-conv-layer model, so that the DAG is
@@ -116,17 +115,17 @@ def local_slurm():
     done, if it started it)."""
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    if subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode != 0:
+    if subprocess.run(["bash", str(LOCAL_CLUSTER), "status"], capture_output=True).returncode != 0:
         SLURM_STARTED.touch()  # stopped when the whole run ends (tests/conftest.py)
     try:
         started = subprocess.run(
-            ["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=900
+            ["bash", str(LOCAL_CLUSTER), "start"], capture_output=True, text=True, timeout=900
         )
     except subprocess.TimeoutExpired:
-        unavailable(f"{SCRIPT.name} start did not finish within 15 minutes")
+        unavailable(f"{LOCAL_CLUSTER.name} start did not finish within 15 minutes")
     print(started.stdout + started.stderr, file=sys.stderr)
     if started.returncode != 0:
-        unavailable(f"{SCRIPT.name} could not start SLURM: {started.stderr.strip()[-1500:]}")
+        unavailable(f"{LOCAL_CLUSTER.name} could not start SLURM: {started.stderr.strip()[-1500:]}")
 
 
 @pytest.fixture(scope="module")
