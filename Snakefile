@@ -9,7 +9,7 @@ import sys
 from snakemake.utils import min_version, validate
 
 from featviz.run_summary import failed, finished
-from featviz.settings import check_config_files, validate_config
+from featviz.settings import check_config_files, drop_removed, validate_config
 from featviz.studies import every as every_study
 
 min_version("9.0")
@@ -35,6 +35,8 @@ if replaced:
         sep="\n  ",
         file=sys.stderr,
     )
+# a dataset or model a later file sets to null is left out (merging cannot remove it)
+drop_removed(config)
 validate_config(config)
 validate(config, "config/schema.yaml", set_default=True)
 

@@ -33,6 +33,27 @@ def test_paper_config_uses_the_seed_budgets():
     assert {e["kind"] for e in config["datasets"].values()} == {"mnist", "svhn"}
 
 
+def test_the_paper_sized_config_runs_the_papers_studies_on_generated_data_of_its_size():
+    """config/paper-sized.yaml after config/paper.yaml: the downloads are left out, the
+    generated datasets have the real ones' splits, and every study keeps the paper's settings."""
+    from featviz.settings import check_config_files, merge_config_files
+
+    files = [ROOT / "config" / "paper.yaml", ROOT / "config" / "paper-sized.yaml"]
+    config = merge_config_files(files)
+    paper = load("paper.yaml")
+    assert set(config) == set(paper)
+    assert all(config[k] == paper[k] for k in paper if k not in ("datasets", "title"))
+    validate(config, SCHEMA, set_default=True)
+    sizes = {name: (e["kind"], e["n_train"], e["n_test"]) for name, e in config["datasets"].items()}
+    assert sizes == {
+        "synthetic-digits": ("synthetic-digits", 60_000, 10_000),
+        "synthetic-house-numbers": ("synthetic-house-numbers", 73_257, 26_032),
+    }
+    assert "datasets.mnist: removed (config/paper-sized.yaml)" in [
+        line.replace(str(ROOT) + "/", "") for line in check_config_files(files)
+    ]
+
+
 def test_unknown_key_is_rejected_by_name():
     config = load("demo.yaml")
     config["train"]["epoch"] = 3

@@ -4,6 +4,7 @@ import ast
 import inspect
 
 import pytest
+import yaml
 
 from featviz import settings
 from featviz.cli import build_parser
@@ -228,6 +229,39 @@ def test_settings_a_later_config_file_replaces_are_named(tmp_path, monkeypatch):
         "title: 'A' (a.yaml) -> 'B' (b.yaml)",
     ]
     assert check_config_files([tmp_path / "a.yaml"]) == []
+
+
+def test_a_later_config_file_leaves_out_a_dataset_set_to_null(tmp_path, monkeypatch):
+    """Merging alone cannot remove an entry; null does, and featviz merges files as Snakemake
+    does (mappings key by key, lists whole), which `provenance verify --configfile` relies on."""
+    from snakemake.utils import update_config
+
+    from featviz.settings import check_config_files, drop_removed, merge_config_files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(
+        "datasets: {real: {kind: mnist}, kept: {kind: synthetic-digits, n_train: 5}}\n"
+        "filters: {units: {conv1: all}, steps: 8}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "datasets: {real: null, kept: {n_train: 9}, new: {kind: svhn}}\n"
+        "filters: {units: {conv2: [1, 2]}}\nmodels: {cnn3: null}\n"
+    )
+    assert check_config_files([tmp_path / "a.yaml", tmp_path / "b.yaml"]) == [
+        "datasets.real: removed (b.yaml)",
+        "datasets.kept.n_train: 5 (a.yaml) -> 9 (b.yaml)",
+    ]
+    merged = merge_config_files([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    by_snakemake = yaml.safe_load((tmp_path / "a.yaml").read_text())
+    update_config(by_snakemake, yaml.safe_load((tmp_path / "b.yaml").read_text()))
+    assert drop_removed(by_snakemake) == ["datasets.real", "models.cnn3"]
+    assert merged == by_snakemake
+    assert merged["datasets"] == {
+        "kept": {"kind": "synthetic-digits", "n_train": 9},
+        "new": {"kind": "svhn"},
+    }
+    assert merged["filters"] == {"units": {"conv1": "all", "conv2": [1, 2]}, "steps": 8}
+    assert merged["models"] == {}
 
 
 def test_an_auto_budget_must_look_ahead_a_few_steps():

@@ -189,7 +189,14 @@ def commands_table() -> dict[str, tuple[commands.Handler, str, list[Option]]]:
             [
                 ("action", {"choices": ["verify"]}),
                 ("directory", {"nargs": "?", "default": ".", "help": "The run's folder."}),
-                ("--configfile", {"help": "Also check every job's settings against it."}),
+                (
+                    "--configfile",
+                    {
+                        "nargs": "+",
+                        "help": "Also check every job's settings against the configuration "
+                        "these files make, merged as Snakemake merges them.",
+                    },
+                ),
                 (
                     "--allow-dirty",
                     {"action": "store_true", "help": "Accept records of uncommitted code."},

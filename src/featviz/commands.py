@@ -18,7 +18,7 @@ from typing import Any
 
 from featviz.results import Result, manifest_path, publish
 from featviz.settings import (
-    load_config_file,
+    merge_config_files,
     parse_json,
     validate_config,
     validate_definition,
@@ -267,7 +267,7 @@ def cmd_provenance(args: argparse.Namespace) -> Outcome:
 
     config = None
     if args.configfile:
-        config = validate_config(load_config_file(args.configfile), args.configfile)
+        config = validate_config(merge_config_files(args.configfile), " + ".join(args.configfile))
     count, problems = verify_tree(args.directory, config, allow_dirty=args.allow_dirty)
     for problem in problems:
         print(f"FAIL {problem}")

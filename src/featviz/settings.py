@@ -300,11 +300,57 @@ def check_config_files(paths: Iterable[str | Path]) -> list[str]:
     for path in paths:
         name = os.path.relpath(path)
         for key, value in _leaves(load_config_file(path) or {}, []):
-            if key in given and given[key][0] != value:
+            below = [k for k in given if k.startswith(f"{key}.")]
+            if value is None and below:
+                replaced.append(f"{key}: removed ({name})")
+                for k in below:
+                    del given[k]
+            elif key in given and given[key][0] != value:
                 before, source = given[key]
                 replaced.append(f"{key}: {before!r} ({source}) -> {value!r} ({name})")
             given[key] = (value, name)
     return replaced
+
+
+REMOVABLE = ("datasets", "models")
+
+
+def drop_removed(config: dict[str, Any]) -> list[str]:
+    """Leave out each dataset and model a later config file set to null, in place.
+
+    Snakemake merges config files key by key, so a later file can change an entry's
+    settings but not take the entry away; ``mnist: null`` does (the paper-sized config
+    runs the paper's studies on generated data instead of its downloads).
+
+    Returns:
+        The dotted names left out (``datasets.mnist``).
+    """
+    removed = []
+    for section in REMOVABLE:
+        entries = config.get(section)
+        if isinstance(entries, dict):
+            for name in [name for name, value in entries.items() if value is None]:
+                del entries[name]
+                removed.append(f"{section}.{name}")
+    return removed
+
+
+def merge_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
+    """The configuration several files make, merged as Snakemake merges ``--configfile``
+    (mappings key by key, anything else whole) and with the entries set to null left out."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        _merge(merged, load_config_file(path) or {})
+    drop_removed(merged)
+    return merged
+
+
+def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
 
 
 def _leaves(value: Any, path: list[str]) -> Iterable[tuple[str, Any]]:

@@ -108,7 +108,7 @@ GONE = (
 
 
 def remake_advice(
-    problems: list[Problem], configfile: str | None, directory: str | Path = "."
+    problems: list[Problem], configfiles: list[str] | None, directory: str | Path = "."
 ) -> str | None:
     """The commands that make the files ``problems`` found gone again, or None.
 
@@ -124,7 +124,7 @@ def remake_advice(
     )
     if not gone:
         return None
-    config = f" --configfile {configfile}" if configfile else " --configfile <your config>"
+    config = f" --configfile {' '.join(configfiles or ['<your config>'])}"
     where = f" -d {directory}" if Path(directory).resolve() != Path.cwd().resolve() else ""
     shown = " ".join(gone)
     # the targets before --configfile, which takes every word after it
