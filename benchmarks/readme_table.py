@@ -42,10 +42,21 @@ TARGETS = {
     "fixed_job_seconds": "whole job at fixed steps, seconds",
     "auto_job_seconds": "whole job with `steps: auto`, seconds",
     "auto_objective_ratio": "`steps: auto`'s mean final objective",
-    "peers_conv2": "conv2 rate",
-    "peers_conv3": "conv3 rate",
+    **{f"peers_{layer}": f"{layer} rate" for layer in ("conv1", "conv2", "conv3", "fc1")},
     "peers_fc2": "class-logit rate",
 }
+
+
+def peer_steps(peers: dict) -> str:
+    """How the peers were timed: the two step counts and the runs."""
+    lo, hi = peers["steps"]
+    return f"line through {lo:,} and {hi:,} steps, median of {peers['repeats']} runs"
+
+
+def over(r: dict, name: str) -> str:
+    """featviz's rate over a peer's: the median of the runs and their range."""
+    lo, hi = r["featviz_rate_over_range"][name]
+    return f"{r['featviz_rate_over'][name]:.2f}× ({lo:.2f}–{hi:.2f})"
 
 
 def job_rows(job: dict) -> list[str]:
@@ -82,7 +93,7 @@ def job_rows(job: dict) -> list[str]:
             if seconds is None:
                 continue
             rows.append(
-                f"| {what} | {label}, render only (from {peers['steps']} steps) "
+                f"| {what} | {label}, render only ({peer_steps(peers)}) "
                 f"| {seconds:.0f} | {fixed['images'] * fixed['target_steps'] / seconds:,.0f} "
                 f"| — | — | {peers['job_ratio'][name]:.1f}× faster |"
             )
@@ -108,7 +119,7 @@ def job_notes(job: dict) -> list[str]:
         [
             shape,
             layer,
-            *(f"{r['featviz_rate_over'][n]:.1f}×" for n in PEERS),
+            *(over(r, n) for n in PEERS),
             *(
                 f"{r['featviz']['objective'] / r[n]['objective']:.3f}×"
                 if r.get(n, {}).get("objective")
@@ -121,12 +132,20 @@ def job_notes(job: dict) -> list[str]:
         for layer, r in entry["peers"]["layers"].items()
     ]
     if layers:
-        steps = next(e["peers"]["steps"] for e in shapes.values() if e.get("peers"))
+        timed = next(e["peers"] for e in shapes.values() if e.get("peers"))
+        timing = peer_steps(timed)
+        peak = (
+            f" The machine's matrix-multiply peak was {timed['matmul_gflops']:.0f} GFLOP/s."
+            if timed.get("matmul_gflops")
+            else ""
+        )
         out += [
-            f"Per layer, featviz against each peer, {steps} steps from the same start images: "
-            "its image·steps/s over the peer's, and its mean final objective over the peer's "
+            "Per layer, featviz against each peer from the same start images: its image·steps/s "
+            f"over the peer's ({timing}: each library's seconds at two step counts, so a "
+            "long job's rate without the fixed part of a call, with the range over the runs), "
+            "and its mean final objective over the peer's "
             "(tf-keras-vis moves the pixel values themselves; Xplique, like featviz, the values "
-            "before a sigmoid, but then stretches each image to span all of [0, 1]).",
+            "before a sigmoid, but then stretches each image to span all of [0, 1])." + peak,
             "",
             *markdown_table(
                 [
@@ -197,7 +216,7 @@ def job_notes(job: dict) -> list[str]:
         for name, t in entry.get("targets", {}).items():
             measured = t["measured"]
             shown = (
-                ", ".join(f"{v:.1f}× {PEERS[n]}" for n, v in measured.items())
+                ", ".join(f"{v:.2f}× {PEERS[n]}" for n, v in measured.items())
                 if isinstance(measured, dict)
                 else f"{measured:,.4g}"
             )
@@ -271,8 +290,8 @@ def job_notes(job: dict) -> list[str]:
             f"{probe['speed_ratio_bf16_to_fp32']:.2f}× the float32 speed, objective "
             f"{probe['objective_ratio_bf16_to_fp32']:.4f}× float32's, bitwise-equal run to run: "
             f"{'yes' if probe['bf16']['bitwise_equal_run_to_run'] else 'no'}; "
-            f"{'adopted' if probe['adopt'] else 'not adopted'} (this CPU "
-            f"{'has' if job['machine'].get('avx512_bf16') else 'lacks'} AVX-512 BF16)."
+            f"{'adopted' if probe['adopt'] else 'not adopted'} (the CPU it was measured on "
+            f"{'has' if probe.get('avx512_bf16') else 'lacks'} AVX-512 BF16)."
         )
     while out and out[-1] == "":
         out.pop()
@@ -338,7 +357,7 @@ def table(report: dict, job: dict | None = None) -> str:
             f"{job['machine']['cpus']} cores): the fixed run is timed at two step counts and "
             "extrapolated along the line through them; the peers render the same objectives "
             "from the same start images, pixel parameterization, no transforms or regularizers, "
-            "extrapolated from their rate.",
+            "each timed likewise at two step counts and extrapolated along its line.",
         ]
         lines += ["", *job_notes(job)] if job_notes(job) else []
     return "\n".join(lines)

@@ -62,11 +62,37 @@ def test_job_targets_each_met_or_explained():
         return
     for shape, entry in job["shapes"].items():
         targets = entry["targets"]
-        assert {"fixed_job_seconds", "peers_conv2", "peers_conv3", "peers_fc2"} <= set(targets)
+        layers = entry["peers"]["layers"]
+        assert {"fixed_job_seconds", *(f"peers_{layer}" for layer in layers)} <= set(targets)
+        assert set(layers) == {"conv1", "conv2", "conv3", "fc1", "fc2"}
         for name, target in targets.items():
             assert isinstance(target["met"], bool), (shape, name)
             if not target["met"] and name != "auto_objective_ratio":
                 assert "GFLOP/s" in target["reason"], (shape, name)
+
+
+def test_peer_ratios_are_medians_of_their_runs():
+    """featviz's rate over each peer's is the median of at least three runs, each taken from
+    the slope of the line through two step counts (without the fixed part of a call)."""
+    job = _load("job_speed.json")
+    if job is None:
+        return
+    for entry in job["shapes"].values():
+        lo, hi = entry["peers"]["steps"]
+        assert lo < hi
+        for r in entry["peers"]["layers"].values():
+            assert len(r["runs"]) == r["repeats"] >= 3
+            for name in PEERS:
+                ratios = [
+                    run["featviz"]["image_steps_per_s"] / run[name]["image_steps_per_s"]
+                    for run in r["runs"]
+                ]
+                assert r["featviz_rate_over"][name] == float(np.median(ratios))
+                assert r["featviz_rate_over_range"][name] == [min(ratios), max(ratios)]
+                for run in r["runs"]:
+                    seconds = run[name]["seconds"]
+                    slope = (seconds[str(hi)] - seconds[str(lo)]) / (r["images"] * (hi - lo))
+                    assert np.isclose(run[name]["image_steps_per_s"], 1 / slope)
 
 
 def test_reach_table_matches_its_json():
