@@ -300,8 +300,8 @@ def check_config_files(paths: Iterable[str | Path]) -> list[str]:
     for path in paths:
         name = os.path.relpath(path)
         for key, value in _leaves(load_config_file(path) or {}, []):
-            below = [k for k in given if k.startswith(f"{key}.")]
-            if value is None and below:
+            below = [k for k in given if k.startswith(f"{key}.")] if value is None else []
+            if below:
                 replaced.append(f"{key}: removed ({name})")
                 for k in below:
                     del given[k]
@@ -336,21 +336,16 @@ def drop_removed(config: dict[str, Any]) -> list[str]:
 
 
 def merge_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
-    """The configuration several files make, merged as Snakemake merges ``--configfile``
-    (mappings key by key, anything else whole) and with the entries set to null left out."""
+    """The configuration several files make, merged by Snakemake's own ``update_config``
+    (as it merges ``--configfile``: mappings key by key, anything else whole) and with the
+    entries set to null left out."""
+    from snakemake.utils import update_config
+
     merged: dict[str, Any] = {}
     for path in paths:
-        _merge(merged, load_config_file(path) or {})
+        update_config(merged, load_config_file(path) or {})
     drop_removed(merged)
     return merged
-
-
-def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = copy.deepcopy(value)
 
 
 def _leaves(value: Any, path: list[str]) -> Iterable[tuple[str, Any]]:
