@@ -92,6 +92,41 @@ def test_a_layer_is_compared_with_its_natural_ceiling_at_two_standard_errors():
     assert verdict({**numbers, "two_afc": [float("nan"), 0.0]}) == "unmeasured"
 
 
+def test_the_report_names_each_layers_recipe():
+    """The ablation chooses per layer: a section whose layers differ says so and names each
+    layer's recipe, rather than the first layer's recipe for all."""
+    from featviz.report.templating import environment
+    from featviz.results import Result
+
+    def result(layer, setting):
+        numbers = {
+            "layer": layer,
+            "setting": setting,
+            "references": 9,
+            "units": 4,
+            "live": 4,
+            "stuck": 0,
+            "below_best": 0,
+            "two_afc": [0.9, 0.1],
+            "natural_two_afc": [0.9, 0.1],
+            "hf_share": [0.1, 0.0],
+            "diversity": [0.5, 0.1],
+        }
+        return Result("recommended", layer, numbers=numbers, labels={"dataset": "d", "model": "m"})
+
+    section = environment().get_template("sections/recommended.md.j2")
+    mixed = section.render(
+        **get("recommended").summarize([result("conv1", "none"), result("conv2", "tv")])
+    )
+    assert "### d, m: a recipe per layer" in mixed and "recipe 'none'" not in mixed
+    assert "| conv1 | none | 4 |" in mixed and "| conv2 | tv | 4 |" in mixed
+    assert "The ablation chose each layer's recipe" in mixed
+    same = section.render(
+        **get("recommended").summarize([result("conv1", "tv"), result("conv2", "tv")])
+    )
+    assert "### d, m: recipe 'tv'" in same and "The ablation chose 'tv'" in same
+
+
 def test_runs_of_units_rendered_as_shards_give_the_whole_jobs_outputs_bit_for_bit(
     judged, tiny_data
 ):

@@ -189,8 +189,9 @@ class Recommended(Study):
         )
 
     def summarize(self, results: Sequence[Result]) -> dict[str, Any] | None:
-        """Per dataset and model, each layer's mean scores, and how its two-alternative
-        score compares with the natural-exemplar ceiling (told apart at two standard errors)."""
+        """Per dataset and model, each layer's recipe and mean scores, and how its
+        two-alternative score compares with the natural-exemplar ceiling (told apart at two
+        standard errors). The ablation may choose a different recipe for each layer."""
         if not results:
             return None
         runs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -201,7 +202,6 @@ class Recommended(Study):
                 {
                     "dataset": key[0],
                     "model": key[1],
-                    "setting": r.numbers["setting"],
                     "references": r.numbers["references"],
                     "rows": [],
                 },
