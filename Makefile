@@ -9,9 +9,17 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: setup demo test lint docs paper-dry-run rulegraph html-report clean bench
 
+# The demo's environment: featviz and its CPU backend, nothing more. Every job of the DAG
+# starts a Python that imports TensorFlow, which also imports JAX and pandas where they are
+# installed (about a second more per job).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable ".[tensorflow]"
+	touch $@
+
+# The checks' environment adds the test, lint, cluster and docs tools.
+$(VENV)/.dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --editable ".[tensorflow,dev,slurm,docs]"
 	touch $@
 
@@ -51,15 +59,15 @@ demo: setup
 
 # Two pytest workers: the tests that share a run (the tiny demo DAG, the determinism runs,
 # the SLURM cluster) stay together on one worker while the other takes the rest.
-test: setup $(VENV)/.browser $(VENV)/.slurm lint docs
+test: setup $(VENV)/.dev $(VENV)/.browser $(VENV)/.slurm lint docs
 	pytest -n 2 --dist loadgroup
 
 # The manual as a site, in site/ (open site/index.html); --strict fails on a broken link
 # or a docstring that does not render.
-docs: setup
+docs: setup $(VENV)/.dev
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
-lint: setup
+lint: setup $(VENV)/.dev
 	ruff check .
 	ruff format --check .
 	snakefmt --check .

@@ -242,23 +242,29 @@ def test_the_layer_below_is_the_nearest_with_weights():
     assert table.below("fc2") == "fc1"
 
 
-def test_a_pool_is_scored_once_per_model_and_objectives(tiny_model, monkeypatch):
+def test_a_pool_is_read_once_per_model_and_readout(tiny_model, monkeypatch):
     """The ablation renders the same units from the same pool under recipe after recipe: the
-    second call gives the first one's scores without a pass through the model."""
+    second call gives the first one's scores without a pass through the model, and other
+    objectives on a layer already read are weighed from what that pass kept."""
     import importlib
 
     from featviz.engine import channel
 
     render = importlib.import_module("featviz.engine.render")  # the module, not the function
     passes = []
-    score = render._pool_scores
-    monkeypatch.setattr(render, "_pool_scores", lambda *a: passes.append(1) or score(*a))
+    read = render._pool_features
+    monkeypatch.setattr(render, "_pool_features", lambda *a: passes.append(a[1]) or read(*a))
     pool = np.random.default_rng(4).uniform(size=(20, 12, 12, 1)).astype(np.float32)
     objectives = [channel("conv2", 1), channel("conv2", 4)]
     first = render.pool_scores(tiny_model, objectives, pool)
     first[:] = 0  # what a caller does with its copy is its own
     again = render.pool_scores(tiny_model, list(objectives), pool)
     assert len(passes) == 1 and again.any()
-    other = render.pool_scores(tiny_model, objectives, pool.copy())  # another pool: scored
-    assert len(passes) == 2
+    minimized = render.pool_scores(tiny_model, [-channel("conv2", 3)], pool)
+    assert len(passes) == 1
+    deeper = render.pool_scores(tiny_model, [channel("conv1", 0), channel("conv2", 3)], pool)
+    assert [[key[0] for key in p] for p in passes] == [["conv2"], ["conv1"]]  # conv1 was new
+    np.testing.assert_array_equal(deeper[1], -minimized[0])
+    other = render.pool_scores(tiny_model, objectives, pool.copy())  # another pool: read
+    assert len(passes) == 3
     np.testing.assert_array_equal(other, again)

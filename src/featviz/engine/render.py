@@ -275,12 +275,13 @@ def evaluate(
     return np.concatenate(values).astype(np.float32)
 
 
-#: The scores :func:`pool_scores` computed on one pool of one model (``"on"``: the model and
-#: the pool, held as the same objects), by objectives and batch size. The ablation renders
-#: the same units under recipe after recipe from the same pool of start images (the
-#: house-numbers demo ablation scored its pool 15 times, 73 of its 274 s); another model or
-#: pool replaces them, so no more than one pool is ever held.
-_POOL_SCORES: dict[Any, Any] = {"on": None, "scores": {}}
+#: What :func:`pool_scores` read from one pool of one model (``"on"``: the model and the
+#: pool, held as the same objects): each read-out (layer, kind, position) of every pool image.
+#: The ablation renders the same units under recipe after recipe from the same pool of start
+#: images (the house-numbers demo ablation scored its pool 15 times, 73 of its 274 s), and
+#: the recommended study renders a large layer in runs that read the same layer; another model
+#: or pool replaces them, so no more than one pool is ever held.
+_POOL: dict[str, Any] = {"on": None, "features": {}}
 
 
 def pool_scores(
@@ -289,23 +290,11 @@ def pool_scores(
     """``(len(objectives), len(images))``: every objective's value on every image, from one
     pass of the images through the layers the objectives read (diversity terms count 0).
 
-    The same objectives on the same pool (the same array) of the same model are scored once
-    per process, and their scores given again."""
-    on = _POOL_SCORES["on"]
+    Each read-out of the same pool (the same array) of the same model is computed once per
+    process, whatever objectives later weigh it."""
+    on = _POOL["on"]
     if on is None or on[0] is not model or on[1] is not images:
-        _POOL_SCORES["on"], _POOL_SCORES["scores"] = (model, images), {}
-    scores = _POOL_SCORES["scores"]
-    key = (tuple(objectives), batch_size)
-    if key not in scores:
-        scores[key] = _pool_scores(model, objectives, images, batch_size)
-    return scores[key].copy()
-
-
-def _pool_scores(
-    model: keras.Model, objectives: Sequence[Objective], images: np.ndarray, batch_size: int
-) -> np.ndarray:
-    layers = list(dict.fromkeys(layer for o in objectives for layer in o.layers))
-    reader = Reader(model, layers, None)
+        _POOL["on"], _POOL["features"] = (model, images), {}
     # one weight matrix per read-out (layer, kind, position): objectives x channels
     weights: dict[tuple, np.ndarray] = {}
     for i, objective in enumerate(objectives):
@@ -316,11 +305,29 @@ def _pool_scores(
             key = (term.layer, term.kind, term.position if term.kind == "neuron" else None)
             w = weights.setdefault(key, np.zeros((len(objectives), n), np.float64))
             w[i] += weight * term.weights(n)
+    features = _POOL["features"]
+    missing = [key for key in weights if key not in features]
+    if missing:
+        features.update(_pool_features(model, missing, images, batch_size))
     out = np.zeros((len(objectives), len(images)), dtype=np.float64)
     for lo in range(0, len(images), batch_size):
+        for key, w in weights.items():
+            out[:, lo : lo + batch_size] += w @ features[key][lo : lo + batch_size].T
+    return out
+
+
+def _pool_features(
+    model: keras.Model, readouts: Sequence[tuple], images: np.ndarray, batch_size: int
+) -> dict[tuple, np.ndarray]:
+    """Each read-out ``(layer, kind, position)`` of every image, ``(len(images), channels)``
+    in float64, from one compiled pass through the layers they read."""
+    layers = list(dict.fromkeys(layer for layer, _, _ in readouts))
+    read = backend.compile_eval(Reader(model, layers, None))
+    parts: dict[tuple, list[np.ndarray]] = {key: [] for key in readouts}
+    for lo in range(0, len(images), batch_size):
         batch = ops.convert_to_tensor(np.asarray(images[lo : lo + batch_size], np.float32))
-        acts = {k: ops.convert_to_numpy(v).astype(np.float64) for k, v in reader(batch).items()}
-        for (layer, kind, position), w in weights.items():
+        acts = {k: ops.convert_to_numpy(v).astype(np.float64) for k, v in read(batch).items()}
+        for layer, kind, position in readouts:
             a = acts[layer]
             if kind == "neuron":
                 y, x = position or (a.shape[1] // 2, a.shape[2] // 2)
@@ -330,8 +337,8 @@ def _pool_scores(
                 a = a / a.sum(axis=-1, keepdims=True)
             elif a.ndim > 2:
                 a = a.mean(axis=tuple(range(1, a.ndim - 1)))
-            out[:, lo : lo + len(a)] += w @ a.T
-    return out
+            parts[(layer, kind, position)].append(a)
+    return {key: np.concatenate(part) for key, part in parts.items()}
 
 
 def render(
