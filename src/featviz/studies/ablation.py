@@ -480,9 +480,17 @@ def render_settings(
     images = np.zeros((len(names), len(targets), restarts, *shape), dtype=np.float32)
     values = np.zeros((len(names), len(targets), restarts), dtype=np.float32)
     groups = render_groups(recipes)
-    for shard in plan_shards(settings, shape[-1], probe.layer_table(model)):
-        if shard.seed != seed:
-            continue
+    shards = [
+        s for s in plan_shards(settings, shape[-1], probe.layer_table(model)) if s.seed == seed
+    ]
+    if resources.images is not None and any(not done or s.key not in done for s in shards):
+        # The exemplar starts' scores of every target, from one pass of the pool through the
+        # model; each layer's shards then weigh what it kept (a pass per layer read the first
+        # layers again for each deeper one).
+        from featviz.engine.render import pool_scores
+
+        pool_scores(model, [target.objective for target in targets], resources.images)
+    for shard in shards:
         where = [t for t, target in enumerate(targets) if target.layer == shard.layer]
         members = groups[shard.group]
         if done and shard.key in done:
