@@ -1103,7 +1103,10 @@ def main() -> None:
             settings["seed"],
         )
         report.setdefault("render_step", {})["bf16_probe"] = result | {
-            "avx512_bf16": report["machine"]["avx512_bf16"],  # the machine it was measured on
+            # the machine it was measured on
+            "avx512_bf16": report["machine"]["avx512_bf16"],
+            "amx_bf16": "amx_bf16" in cpu_flags(),
+            "matmul_gflops": report["machine"]["matmul_gflops"],
             "shape": shape,
             "load_average": [*load, load_average()],
         }

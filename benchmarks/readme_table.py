@@ -290,8 +290,17 @@ def job_notes(job: dict) -> list[str]:
             f"{probe['speed_ratio_bf16_to_fp32']:.2f}× the float32 speed, objective "
             f"{probe['objective_ratio_bf16_to_fp32']:.4f}× float32's, bitwise-equal run to run: "
             f"{'yes' if probe['bf16']['bitwise_equal_run_to_run'] else 'no'}; "
-            f"{'adopted' if probe['adopt'] else 'not adopted'} (the CPU it was measured on "
-            f"{'has' if probe.get('avx512_bf16') else 'lacks'} AVX-512 BF16)."
+            f"{'worth' if probe['adopt'] else 'not worth'} adopting by the probe's rule "
+            "(objective within 1 %, faster). The CPU it was measured on "
+            f"{'has' if probe.get('avx512_bf16') else 'lacks'} AVX-512 BF16"
+            + (
+                f" and {'has' if probe['amx_bf16'] else 'lacks'} AMX BF16"
+                if "amx_bf16" in probe
+                else ""
+            )
+            + ". featviz renders in float32: its render does not run under this policy yet, and "
+            "a bfloat16 image would differ from a float32 one and between CPUs with and "
+            "without these units."
         )
     while out and out[-1] == "":
         out.pop()
