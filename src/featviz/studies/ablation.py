@@ -483,10 +483,11 @@ def render_settings(
     shards = [
         s for s in plan_shards(settings, shape[-1], probe.layer_table(model)) if s.seed == seed
     ]
-    if resources.images is not None and any(not done or s.key not in done for s in shards):
+    exemplars = any(r["start"] == "exemplars" and recipe.needs_images(r) for r in recipes.values())
+    if exemplars and any(not done or s.key not in done for s in shards):
         # The exemplar starts' scores of every target, from one pass of the pool through the
         # model; each layer's shards then weigh what it kept (a pass per layer read the first
-        # layers again for each deeper one).
+        # layers again for each deeper one). Other starts never score the pool.
         from featviz.engine.render import pool_scores
 
         pool_scores(model, [target.objective for target in targets], resources.images)
