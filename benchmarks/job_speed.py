@@ -459,9 +459,13 @@ def start_params(shape, n: int, seed: int) -> np.ndarray:
     return pixel().bind(shape).init(n, seed)
 
 
-def peer_layer(model_path, model, layer, settings, steps, xplique, work, repeats=3) -> dict:
+def peer_layer(
+    model_path, model, layer, settings, steps, xplique, work, repeats=3, bf16=False
+) -> dict:
     """featviz, tf-keras-vis and Xplique on one layer's objectives, each timed at two step
-    counts in every one of ``repeats`` runs, interleaved (the order turns each run).
+    counts in every one of ``repeats`` runs, interleaved (the order turns each run); with
+    ``bf16``, featviz also with ``precision: bfloat16`` (its own row: the peers run in
+    float32).
 
     A long job's time is a fixed part (tracing, compilation, start) and a part per step; the
     rate of one call of a few hundred steps mixes the two, and each library's fixed part
@@ -481,17 +485,20 @@ def peer_layer(model_path, model, layer, settings, steps, xplique, work, repeats
     lr = settings["learning_rate"]
     n = len(objectives)
 
-    def featviz(count: int) -> tuple[float, float]:
+    def featviz(count: int, precision: str = "float32") -> tuple[float, float]:
         start = time.perf_counter()
         result, _ = recipe.render_with(
             model,
             objectives,
-            settings,
+            settings | {"precision": precision},
             batch_size=settings["batch_size"],
             steps=count,
             progress=False,
         )
         return time.perf_counter() - start, float(result.values.mean())
+
+    def featviz_bf16(count: int) -> tuple[float, float]:
+        return featviz(count, "bfloat16")
 
     def tf_keras_vis(count: int) -> tuple[float, float]:
         seconds, images = run_tf_keras_vis(model, layer, indices, images0, count, lr, shape=shape)
@@ -506,6 +513,9 @@ def peer_layer(model_path, model, layer, settings, steps, xplique, work, repeats
     runners = {"featviz": featviz, "tf_keras_vis": tf_keras_vis}
     if xplique:
         runners["xplique"] = peer_xplique
+    if bf16:
+        runners["featviz_bf16"] = featviz_bf16
+    peers_of = [name for name in runners if not name.startswith("featviz")]
     lo, hi = steps
     runs = []
     for repeat in range(repeats):
@@ -525,11 +535,11 @@ def peer_layer(model_path, model, layer, settings, steps, xplique, work, repeats
                 "fixed_seconds": seconds[name][lo] - n * lo / rate,
                 "objective": objective[name],
             }
-        run["featviz_rate_over"] = {
-            name: run["featviz"]["image_steps_per_s"] / run[name]["image_steps_per_s"]
-            for name in names
-            if name != "featviz"
-        }
+        for ours in (n for n in runners if n.startswith("featviz")):
+            run[f"{ours}_rate_over"] = {
+                name: run[ours]["image_steps_per_s"] / run[name]["image_steps_per_s"]
+                for name in peers_of
+            }
         runs.append(run)
 
     out = {
@@ -550,11 +560,19 @@ def peer_layer(model_path, model, layer, settings, steps, xplique, work, repeats
             "fixed_seconds": float(np.median([r[name]["fixed_seconds"] for r in runs])),
             "objective": runs[-1][name]["objective"],
         }
-    over = {
-        name: [r["featviz_rate_over"][name] for r in runs] for name in runners if name != "featviz"
-    }
-    out["featviz_rate_over"] = {name: float(np.median(v)) for name, v in over.items()}
-    out["featviz_rate_over_range"] = {name: [min(v), max(v)] for name, v in over.items()}
+    for ours in (n for n in runners if n.startswith("featviz")):
+        over = {name: [r[f"{ours}_rate_over"][name] for r in runs] for name in peers_of}
+        out[f"{ours}_rate_over"] = {name: float(np.median(v)) for name, v in over.items()}
+        out[f"{ours}_rate_over_range"] = {name: [min(v), max(v)] for name, v in over.items()}
+    if bf16:
+        out["featviz_bf16_over_featviz"] = float(
+            np.median(
+                [
+                    r["featviz_bf16"]["image_steps_per_s"] / r["featviz"]["image_steps_per_s"]
+                    for r in runs
+                ]
+            )
+        )
     return out
 
 
@@ -587,7 +605,7 @@ def run_xplique(model_path, model, layer, indices, objectives, params, steps, lr
     return info
 
 
-def peers(model_path, settings, steps, xplique, work, fixed, repeats=3) -> dict:
+def peers(model_path, settings, steps, xplique, work, fixed, repeats=3, bf16=False) -> dict:
     """Every layer of the job against the peers (:func:`peer_layer`), and the job's render
     time at the target steps for each library: its fixed seconds plus the steps at its rate."""
     model = probe.load_model(model_path)
@@ -595,20 +613,24 @@ def peers(model_path, settings, steps, xplique, work, fixed, repeats=3) -> dict:
     layers = {}
     for key in STUDY.jobs(settings, table):
         layers[key] = res = peer_layer(
-            model_path, model, key, settings, steps, xplique, work / key, repeats
+            model_path, model, key, settings, steps, xplique, work / key, repeats, bf16
         )
         print(
             f"  peers {key:6s} "
             + ", ".join(
                 f"{n} {res[n]['image_steps_per_s']:8.0f} img*step/s"
-                for n in ("featviz", "tf_keras_vis", "xplique")
+                for n in ("featviz", "featviz_bf16", "tf_keras_vis", "xplique")
                 if n in res
             )
-            + " | featviz over "
-            + ", ".join(
-                f"{n} {v:.2f}x ({lo:.2f}-{hi:.2f})"
-                for n, v in res["featviz_rate_over"].items()
-                for lo, hi in [res["featviz_rate_over_range"][n]]
+            + "".join(
+                f" | {ours} over "
+                + ", ".join(
+                    f"{n} {v:.2f}x ({lo:.2f}-{hi:.2f})"
+                    for n, v in res[f"{ours}_rate_over"].items()
+                    for lo, hi in [res[f"{ours}_rate_over_range"][n]]
+                )
+                for ours in ("featviz", "featviz_bf16")
+                if f"{ours}_rate_over" in res
             ),
             flush=True,
         )
@@ -619,7 +641,7 @@ def peers(model_path, settings, steps, xplique, work, fixed, repeats=3) -> dict:
         "job_seconds_at_target": {},
         "job_ratio": {},
     }
-    for name in ("featviz", "tf_keras_vis", "xplique"):
+    for name in ("featviz", "featviz_bf16", "tf_keras_vis", "xplique"):
         if all(name in r for r in layers.values()):
             out["job_seconds_at_target"][name] = sum(
                 r[name]["fixed_seconds"] + r["images"] * TARGET_STEPS / r[name]["image_steps_per_s"]
@@ -734,10 +756,14 @@ def targets(entry: dict, peak: float, step: dict | None = None, shape: str = "")
                 for n in PEERS_RUN
                 if "image_steps_per_s" in r.get(n, {})
             }
+            low = r.get("featviz_bf16_rate_over")
             out[f"peers_{layer}"] = {
                 "target": f">= {goal:g}x each peer's image·steps/s",
                 "measured": over,
                 "met": met,
+                # the opt-in precision: bfloat16 against the same float32 peers
+                "measured_bfloat16": low,
+                "met_bfloat16": bool(low) and all(v >= goal for v in low.values()),
                 "featviz_objective_over_peer": objective,
                 "featviz_gflops": fv,
                 "featviz_share_of_matmul_peak": fv / peak,
@@ -763,6 +789,13 @@ def targets(entry: dict, peak: float, step: dict | None = None, shape: str = "")
                         f"reads all of conv1) {split['conv1_whole_step_ms']:.1f} ms "
                         f"({split['conv1_share']:.0%})"
                         if split
+                        else ""
+                    )
+                    + (
+                        f"; with precision: bfloat16 (opt-in, the peers in float32) featviz "
+                        f"ran {r['featviz_bf16_over_featviz']:.2f}x its float32 rate, "
+                        + ", ".join(f"{v:.2f}x {PEER_NAMES[n]}" for n, v in low.items())
+                        if low
                         else ""
                     )
                 ),
@@ -933,8 +966,8 @@ def bf16_probe(model, layer: str, n: int, steps: int, lr: float, seed: int) -> d
     """bfloat16 convolutions in a step like featviz's: the model up to ``layer`` built under
     Keras' ``mixed_bfloat16`` policy (float32 weights, bfloat16 compute) or in float32, the
     same pixel parameterization, channel-mean objectives and Adam, ``n`` images, each
-    objective on its own channel. Used because featviz's render does not run under that
-    policy (see ``bf16.error``); it measures what bfloat16 would change, not featviz."""
+    objective on its own channel: what bfloat16 changes in a bare step, on any machine in a
+    minute (featviz's own ``precision: bfloat16`` is timed beside the peers)."""
     shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     channels = int(model.get_layer(layer).output.shape[-1])
     index = np.arange(n) % channels
@@ -1022,6 +1055,13 @@ def main() -> None:
     )
     parser.add_argument("--only-bf16", action="store_true", help="just the bfloat16 probe")
     parser.add_argument(
+        "--bf16",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="time featviz with precision: bfloat16 beside the peers (auto: on a CPU with "
+        "AMX or AVX-512 BF16 units)",
+    )
+    parser.add_argument(
         "--targets-only",
         action="store_true",
         help="recompute each shape's targets from the figures in the JSON, running nothing",
@@ -1040,6 +1080,9 @@ def main() -> None:
         else (CACHE / "job_speed.quick.json" if args.quick else HERE / "job_speed.json")
     )
     xplique = not args.no_xplique and XPLIQUE_PYTHON.is_file()
+    bf16 = args.bf16 == "on" or (
+        args.bf16 == "auto" and bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+    )
     xplique_note = None
     if not xplique:
         xplique_note = (
@@ -1148,6 +1191,7 @@ def main() -> None:
                     work / "peers",
                     entry["fixed"],
                     args.peer_repeats,
+                    bf16,
                 )
                 entry["peers"]["matmul_gflops"] = report["machine"]["matmul_gflops"]
                 loads["peers"].append(load_average())

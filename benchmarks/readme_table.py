@@ -53,10 +53,13 @@ def peer_steps(peers: dict) -> str:
     return f"line through {lo:,} and {hi:,} steps, median of {peers['repeats']} runs"
 
 
-def over(r: dict, name: str) -> str:
-    """featviz's rate over a peer's: the median of the runs and their range."""
-    lo, hi = r["featviz_rate_over_range"][name]
-    return f"{r['featviz_rate_over'][name]:.2f}× ({lo:.2f}–{hi:.2f})"
+def over(r: dict, name: str, ours: str = "featviz") -> str:
+    """featviz's rate over a peer's: the median of the runs and their range (``ours``
+    ``featviz_bf16``: featviz with ``precision: bfloat16``)."""
+    if f"{ours}_rate_over" not in r:
+        return "—"
+    lo, hi = r[f"{ours}_rate_over_range"][name]
+    return f"{r[f'{ours}_rate_over'][name]:.2f}× ({lo:.2f}–{hi:.2f})"
 
 
 def job_rows(job: dict) -> list[str]:
@@ -115,11 +118,19 @@ def job_notes(job: dict) -> list[str]:
     each target met or not, the render step's batch sizes and the conv paths."""
     shapes = job.get("shapes", {})
     out: list[str] = []
+    peer_layers = [
+        r
+        for entry in shapes.values()
+        if entry.get("peers")
+        for r in entry["peers"]["layers"].values()
+    ]
+    bf16 = any("featviz_bf16_rate_over" in r for r in peer_layers)
     layers = [
         [
             shape,
             layer,
             *(over(r, n) for n in PEERS),
+            *((over(r, n, "featviz_bf16") for n in PEERS) if bf16 else ()),
             *(
                 f"{r['featviz']['objective'] / r[n]['objective']:.3f}×"
                 if r.get(n, {}).get("objective")
@@ -145,17 +156,25 @@ def job_notes(job: dict) -> list[str]:
             "long job's rate without the fixed part of a call, with the range over the runs), "
             "and its mean final objective over the peer's "
             "(tf-keras-vis moves the pixel values themselves; Xplique, like featviz, the values "
-            "before a sigmoid, but then stretches each image to span all of [0, 1])." + peak,
+            "before a sigmoid, but then stretches each image to span all of [0, 1])."
+            + peak
+            + (
+                " The bfloat16 columns time featviz with `precision: bfloat16` (an opt-in "
+                "setting; the peers stay in float32) in the same runs."
+                if bf16
+                else ""
+            ),
             "",
             *markdown_table(
                 [
                     "shape",
                     "layer",
                     *(f"rate over {label}" for label in PEERS.values()),
+                    *((f"bfloat16 rate over {label}" for label in PEERS.values()) if bf16 else ()),
                     *(f"objective over {label}" for label in PEERS.values()),
                 ],
                 layers,
-                right=2 * len(PEERS),
+                right=(4 if bf16 else 2) * len(PEERS),
             ),
             "",
         ]
@@ -220,17 +239,14 @@ def job_notes(job: dict) -> list[str]:
                 if isinstance(measured, dict)
                 else f"{measured:,.4g}"
             )
+            low = t.get("measured_bfloat16")
+            if low:
+                shown += "; bfloat16: " + ", ".join(f"{v:.2f}× {PEERS[n]}" for n, v in low.items())
             why = "" if t["met"] else t.get("reason", "")
-            targets.append(
-                [
-                    shape,
-                    TARGETS.get(name, name),
-                    str(t["target"]),
-                    shown,
-                    "met" if t["met"] else "not met",
-                    why,
-                ]
-            )
+            result = "met" if t["met"] else "not met"
+            if low and not t["met"]:
+                result += f" ({'met' if t['met_bfloat16'] else 'not met'} in bfloat16)"
+            targets.append([shape, TARGETS.get(name, name), str(t["target"]), shown, result, why])
     if targets:
         out += [
             "Targets of the paper's `filters` job; where one is not met, the measured reason:",
@@ -298,9 +314,9 @@ def job_notes(job: dict) -> list[str]:
                 if "amx_bf16" in probe
                 else ""
             )
-            + ". featviz renders in float32: its render does not run under this policy yet, and "
-            "a bfloat16 image would differ from a float32 one and between CPUs with and "
-            "without these units."
+            + ". featviz renders in float32 unless a config sets `precision: bfloat16`: a "
+            "bfloat16 image differs from a float32 one, and between CPUs with and without "
+            "these units."
         )
     while out and out[-1] == "":
         out.pop()

@@ -82,13 +82,14 @@ def test_peer_ratios_are_medians_of_their_runs():
         assert lo < hi
         for r in entry["peers"]["layers"].values():
             assert len(r["runs"]) == r["repeats"] >= 3
-            for name in PEERS:
+            ours = [n for n in ("featviz", "featviz_bf16") if f"{n}_rate_over" in r]
+            for name, mine in ((n, m) for n in PEERS for m in ours):
                 ratios = [
-                    run["featviz"]["image_steps_per_s"] / run[name]["image_steps_per_s"]
+                    run[mine]["image_steps_per_s"] / run[name]["image_steps_per_s"]
                     for run in r["runs"]
                 ]
-                assert r["featviz_rate_over"][name] == float(np.median(ratios))
-                assert r["featviz_rate_over_range"][name] == [min(ratios), max(ratios)]
+                assert r[f"{mine}_rate_over"][name] == float(np.median(ratios))
+                assert r[f"{mine}_rate_over_range"][name] == [min(ratios), max(ratios)]
                 for run in r["runs"]:
                     seconds = run[name]["seconds"]
                     slope = (seconds[str(hi)] - seconds[str(lo)]) / (r["images"] * (hi - lo))

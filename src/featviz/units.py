@@ -152,6 +152,7 @@ def layer_recipe(
             **chosen["recipe"],
             "learning_rate": settings["learning_rate"],
             "seed": settings["seed"],
+            "precision": settings["precision"],
         },
         f"{path}: recipe",
     )

@@ -26,7 +26,10 @@ objectives = [channel("conv2", i) for i in range(6)] + [class_logit("fc2", 1)]
 plain = render(model, objectives, steps=20, learning_rate=0.1, seed=1, progress=False)
 styled = render(model, objectives[:3], steps=8, transforms=preset("grey28"),
                 regularizers=default_set(), seed=1, progress=False)
-np.savez(sys.argv[2], images=plain.images, traces=plain.traces, styled=styled.values)
+low = render(model, objectives, steps=20, learning_rate=0.1, seed=1, progress=False,
+             precision="bfloat16")
+np.savez(sys.argv[2], images=plain.images, traces=plain.traces, styled=styled.values,
+         low=low.values, low_images=low.images)
 print(json.dumps({"backend": keras.backend.backend()}))
 """
 
@@ -59,3 +62,7 @@ def test_jax_renders_what_tensorflow_renders(tmp_path, tiny_model):
         jax_out["traces"][:, -1], tf_out["traces"][:, -1], rtol=2e-3, atol=2e-3
     )
     assert np.isfinite(jax_out["styled"]).all()
+    # steps in bfloat16 (the GPU's fast path) run on both and climb as high as float32's
+    for out in (tf_out, jax_out):
+        assert not np.array_equal(out["low_images"], out["images"])
+        assert out["low"].mean() >= 0.97 * out["traces"][:, -1].mean()

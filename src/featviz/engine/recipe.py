@@ -132,8 +132,9 @@ def build(
     return Recipe(param, transforms, regs, start, settings["relu_gradient"])
 
 
-def describe(recipe: Recipe) -> str:
-    """A caption fragment: 'pixel space; transforms pad(2), ...; regularizers L2 0.05, ...'."""
+def describe(recipe: Recipe, precision: str = "float32") -> str:
+    """A caption fragment: 'pixel space; transforms pad(2), ...; regularizers L2 0.05, ...'
+    (and the steps' precision where it is not float32)."""
     parts = [f"{recipe.param.name} parameterization"]
     parts.append(f"transforms {recipe.transforms.name}" if recipe.transforms else "no transforms")
     parts.append(
@@ -145,6 +146,8 @@ def describe(recipe: Recipe) -> str:
         parts.append(recipe.start.describe())
     if recipe.relu_gradient != "plain":
         parts.append(RELU_WORDS[recipe.relu_gradient])
+    if precision != "float32":
+        parts.append(f"steps in {precision}")
     return "; ".join(parts)
 
 
@@ -176,6 +179,7 @@ def render_with(
         relu_gradient=cooked.relu_gradient,
         learning_rate=settings["learning_rate"],
         seed=settings["seed"],
+        precision=settings["precision"],
         **kwargs,
     )
-    return result, describe(cooked)
+    return result, describe(cooked, settings["precision"])

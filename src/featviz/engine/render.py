@@ -26,7 +26,7 @@ from featviz.engine import backend
 from featviz.engine.objectives import Objective
 from featviz.engine.params import Parameterization, pixel
 from featviz.engine.regularizers import Regularizer
-from featviz.engine.slicing import Reader, plan_slice, redirected_clone
+from featviz.engine.slicing import PRECISIONS, Reader, plan_slice, stepping_clone
 from featviz.engine.starts import Start, exemplar_picks
 from featviz.engine.transforms import Transform, center_crop
 from featviz.errors import FeatvizError
@@ -360,6 +360,7 @@ def render(
     slice_channels: bool = True,
     start: Start | None = None,
     relu_gradient: str = "plain",
+    precision: str = "float32",
 ) -> RenderResult:
     """Maximize each objective on its own image, all of them batched.
 
@@ -399,6 +400,13 @@ def render(
             redirected ReLU in every layer: where an image's ReLU passes no gradient, it
             passes it anyway unless that pushes a negative input lower). The values
             recorded are always the objective itself.
+        precision: the arithmetic of the steps' forward and backward passes: ``float32``
+            or ``bfloat16`` (Keras' ``mixed_bfloat16`` policy on a copy of the model: the
+            weights and everything after the last layer read stay float32). bfloat16 runs
+            the convolutions several times faster on CPUs with AMX or AVX-512 BF16 units and
+            on GPUs, and slower elsewhere; the images then differ from float32's (and between
+            such machines), while the values recorded, the plateau and the start are still
+            computed in float32.
 
     Returns:
         A :class:`RenderResult`.
@@ -417,7 +425,15 @@ def render(
         raise ValueError(
             f"relu_gradient '{relu_gradient}': expected one of {', '.join(RELU_GRADIENTS)}."
         )
-    climb = redirected_clone(model) if relu_gradient == "redirected" else relu_gradient
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}.")
+    redirected = relu_gradient == "redirected"
+    # the model the steps climb, where it is not the model itself
+    stepper = (
+        stepping_clone(model, redirected, precision)
+        if redirected or precision != "float32"
+        else None
+    )
     if variants is None:
         variants, variant_of = [Variant(transforms, tuple(regularizers))], [0] * len(objectives)
     elif transforms is not None or regularizers:
@@ -482,7 +498,8 @@ def render(
                 learning_rate,
                 seed + lo,
                 slice_channels,
-                climb,
+                relu_gradient,
+                stepper,
                 pbar,
             )
             images.append(out[0])
@@ -519,7 +536,8 @@ class _Program:
         learning_rate,
         seed,
         slice_channels,
-        climb=None,
+        climb="plain",
+        stepper=None,
         starts=None,
         rows=None,
         total=None,
@@ -528,8 +546,8 @@ class _Program:
         sliced = plan_slice(model, objectives, layers) if slice_channels else None
         pre_activation = climb == "pre_activation"
         reader = Reader(model, layers, sliced, pre_activation)
-        # redirected ReLU gradients: the steps climb a copy whose ReLUs pass them on
-        climber = Reader(climb, layers, sliced) if isinstance(climb, keras.Model) else reader
+        # redirected ReLU gradients or another precision: the steps climb a copy of the model
+        climber = reader if stepper is None else Reader(stepper, layers, sliced, pre_activation)
         readout = _Readout(model, objectives, sliced)
         self.ties = "diversity" in {k for part in readout.parts.values() for k in part}
         height, width = (int(s) for s in model.inputs[0].shape[1:3])
@@ -546,7 +564,7 @@ class _Program:
             of their pre-activations instead, until they turn on."""
             if not pre_activation:
                 return readout(climber(images))
-            acts, pre = reader.both(images)
+            acts, pre = climber.both(images)
             value, linear = readout(acts), readout(pre, peak=True)
             off = ops.logical_and(ops.equal(value, 0.0), ops.less(linear, 0.0))
             return ops.where(off, linear, value)
@@ -615,6 +633,7 @@ def _render_chunk(
     seed,
     slice_channels,
     climb,
+    stepper,
     pbar,
 ):
     """Render one chunk. Under ``until`` each objective stops at its own plateau (its
@@ -636,6 +655,7 @@ def _render_chunk(
             seed,
             slice_channels,
             climb,
+            stepper,
             starts=None if starts is None else ops.take(starts, rows, axis=0),
             rows=None if len(rows) == len(chunk) else rows,
             total=len(chunk),

@@ -142,28 +142,52 @@ def redirected_relu(x: Any) -> Any:
     return ops.relu(x), grad
 
 
-def redirected_clone(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` (same weights) whose ReLUs have redirected gradients.
+#: The arithmetic the steps may run in: ``float32`` (the default) or ``bfloat16`` (Keras'
+#: ``mixed_bfloat16`` policy: float32 weights, bfloat16 products).
+PRECISIONS = ("float32", "bfloat16")
+_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16"}
+
+
+def stepping_clone(
+    model: keras.Model, redirected: bool = False, precision: str = "float32"
+) -> keras.Model:
+    """A copy of ``model`` (same weights) for the steps to climb: its ReLUs with
+    redirected gradients (:func:`redirected_relu`) where ``redirected``, and its layers
+    computing in ``precision``.
 
     Covers ReLUs inside ``Conv2D`` and ``Dense`` layers and ``Activation('relu')`` layers;
     a model that cannot be cloned (subclassed) is refused with a message.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}.")
+    policy = _POLICIES[precision]
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        new = layer.__class__.from_config(layer.get_config())
-        if getattr(getattr(layer, "activation", None), "__name__", "") == "relu":
+        config = layer.get_config()
+        if policy is not None:
+            config["dtype"] = policy
+        new = layer.__class__.from_config(config)
+        if redirected and getattr(getattr(layer, "activation", None), "__name__", "") == "relu":
             new.activation = redirected_relu
         return new
 
+    what = " ".join(
+        w for w, on in (("redirected ReLU gradients", redirected), (precision, policy)) if on
+    )
     try:
         copy = keras.models.clone_model(model, clone_function=clone)
     except (ValueError, TypeError) as err:
         raise ValueError(
-            f"Redirected ReLU gradients need a functional or sequential model to copy; "
+            f"Steps with {what} need a functional or sequential model to copy; "
             f"'{model.name}' could not be copied ({err})."
         ) from None
     copy.set_weights(model.get_weights())
     return copy
+
+
+def redirected_clone(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` (same weights) whose ReLUs have redirected gradients."""
+    return stepping_clone(model, redirected=True)
 
 
 class Reader:
@@ -219,6 +243,11 @@ class Reader:
         their activation, and the other read layers as they are."""
         outs = self.truncated(images, training=False)
         outs = list(outs) if isinstance(outs, list | tuple) else [outs]
+        # a model computing in lower precision is read out in float32, as the objectives are
+        outs = [
+            o if keras.backend.standardize_dtype(o.dtype) == "float32" else ops.cast(o, "float32")
+            for o in outs
+        ]
         acts = dict(zip(self.layers, outs, strict=True))
         pre = dict(acts)
         for name in self.linear:

@@ -432,6 +432,7 @@ def render_shard(
         variant_of=[v for v, _, _ in slots],
         learning_rate=settings["learning_rate"],
         seed=seed,
+        precision=settings["precision"],
         batch_size=settings["batch_size"],
         **budget(settings),
     )
@@ -855,7 +856,10 @@ class Ablation(Study):
                 "model": job.model_name,
             },
         )
-        described = {n: recipe.describe(recipe.build(recipes[n], shape, resources)) for n in names}
+        described = {
+            n: recipe.describe(recipe.build(recipes[n], shape, resources), settings["precision"])
+            for n in names
+        }
         figures = self.draw(
             job, targets, test, images, values, ranked, names, scores, run_length, described
         )
