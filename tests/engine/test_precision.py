@@ -22,6 +22,7 @@ def _objectives(name):
 def test_the_copy_computes_in_bfloat16_with_the_same_weights(tiny_model):
     from featviz.engine.slicing import stepping_clone
 
+    assert stepping_clone(tiny_model) is None  # plain float32 steps climb the model itself
     copy = stepping_clone(tiny_model, precision="bfloat16")
     assert {layer.compute_dtype for layer in copy.layers if layer.weights} == {"bfloat16"}
     for ours, theirs in zip(copy.get_weights(), tiny_model.get_weights(), strict=True):

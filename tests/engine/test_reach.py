@@ -93,10 +93,10 @@ def test_pre_activation_reads_the_same_with_and_without_slicing(trained, sliced)
 
 
 def test_redirected_copy_computes_the_same_values(tiny_model):
-    from featviz.engine.slicing import redirected_clone
+    from featviz.engine.slicing import stepping_clone
 
     x = np.random.default_rng(0).uniform(size=(4, 12, 12, 1)).astype(np.float32)
-    copy = redirected_clone(tiny_model)
+    copy = stepping_clone(tiny_model, redirected=True)
     np.testing.assert_allclose(np.asarray(copy(x)), np.asarray(tiny_model(x)), rtol=1e-6)
 
 

@@ -26,7 +26,7 @@ from featviz.engine import backend
 from featviz.engine.objectives import Objective
 from featviz.engine.params import Parameterization, pixel
 from featviz.engine.regularizers import Regularizer
-from featviz.engine.slicing import PRECISIONS, Reader, plan_slice, stepping_clone
+from featviz.engine.slicing import Reader, plan_slice, stepping_clone
 from featviz.engine.starts import Start, exemplar_picks
 from featviz.engine.transforms import Transform, center_crop
 from featviz.errors import FeatvizError
@@ -425,15 +425,8 @@ def render(
         raise ValueError(
             f"relu_gradient '{relu_gradient}': expected one of {', '.join(RELU_GRADIENTS)}."
         )
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}.")
-    redirected = relu_gradient == "redirected"
     # the model the steps climb, where it is not the model itself
-    stepper = (
-        stepping_clone(model, redirected, precision)
-        if redirected or precision != "float32"
-        else None
-    )
+    stepper = stepping_clone(model, relu_gradient == "redirected", precision)
     if variants is None:
         variants, variant_of = [Variant(transforms, tuple(regularizers))], [0] * len(objectives)
     elif transforms is not None or regularizers:

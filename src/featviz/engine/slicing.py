@@ -142,25 +142,26 @@ def redirected_relu(x: Any) -> Any:
     return ops.relu(x), grad
 
 
-#: The arithmetic the steps may run in: ``float32`` (the default) or ``bfloat16`` (Keras'
-#: ``mixed_bfloat16`` policy: float32 weights, bfloat16 products).
-PRECISIONS = ("float32", "bfloat16")
-_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16"}
+#: Keras' dtype policy of the steps' copy for each precision the steps may run in (None: the
+#: model's own float32; ``mixed_bfloat16``: float32 weights, bfloat16 products).
+POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16"}
 
 
 def stepping_clone(
     model: keras.Model, redirected: bool = False, precision: str = "float32"
-) -> keras.Model:
-    """A copy of ``model`` (same weights) for the steps to climb: its ReLUs with
-    redirected gradients (:func:`redirected_relu`) where ``redirected``, and its layers
-    computing in ``precision``.
+) -> keras.Model | None:
+    """The copy of ``model`` (same weights) the steps climb: its ReLUs with redirected
+    gradients (:func:`redirected_relu`) where ``redirected``, its layers computing in
+    ``precision``; ``None`` where the steps climb ``model`` itself (neither).
 
     Covers ReLUs inside ``Conv2D`` and ``Dense`` layers and ``Activation('relu')`` layers;
     a model that cannot be cloned (subclassed) is refused with a message.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}.")
-    policy = _POLICIES[precision]
+    if precision not in POLICIES:
+        raise ValueError(f"precision '{precision}': expected one of {', '.join(POLICIES)}.")
+    policy = POLICIES[precision]
+    if not redirected and policy is None:
+        return None
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = layer.get_config()
@@ -171,7 +172,7 @@ def stepping_clone(
             new.activation = redirected_relu
         return new
 
-    what = " ".join(
+    what = " and ".join(
         w for w, on in (("redirected ReLU gradients", redirected), (precision, policy)) if on
     )
     try:
@@ -183,11 +184,6 @@ def stepping_clone(
         ) from None
     copy.set_weights(model.get_weights())
     return copy
-
-
-def redirected_clone(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` (same weights) whose ReLUs have redirected gradients."""
-    return stepping_clone(model, redirected=True)
 
 
 class Reader:
