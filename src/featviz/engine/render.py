@@ -672,7 +672,9 @@ def _render_chunk(
         params, m, v, t = program.run(params, m, v, t, ops.convert_to_tensor(np.int32(steps_now)))
         live = rows[running]
         trace[live, k] = program.evaluate(params)[running]
-        bad = ~np.isfinite(trace[live, k])
+        # the images too: a ReLU may read a NaN image as 0 (CPUs differ), a finite objective
+        pixels = ops.convert_to_numpy(params).reshape(len(rows), -1)
+        bad = ~(np.isfinite(trace[live, k]) & np.isfinite(pixels[running]).all(axis=1))
         if bad.any():
             where = live[bad]
             names = ", ".join(chunk[i].name for i in where[:5])
@@ -685,7 +687,7 @@ def _render_chunk(
                 else f"Lower the learning rate ({learning_rate:g}) or add a regularizer."
             )
             raise RenderError(
-                f"Objective became non-finite by step {int(step)} (after step {done}) "
+                f"Objective or image became non-finite by step {int(step)} (after step {done}) "
                 f"for: {names}; expected a finite value. {advice}"
             )
         pbar.update(len(live) * steps_now)
