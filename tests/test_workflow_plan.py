@@ -127,6 +127,29 @@ def test_a_split_ablation_reads_a_shard_per_seed_group_and_layer():
     assert len(digits) == 2 * 4 * 5  # no decorrelated colour on grey digits
 
 
+def test_shard_batches_split_the_ablations_longest_renders_into_parts():
+    """At the paper's settings a layer's 8 units, maximized and minimized, 9 times each under
+    the pixel-space group are more than ten batches of 128: in parts of two batches, six jobs."""
+    from featviz.studies.ablation import named_recipes, render_groups
+
+    cfg = config("paper.yaml")
+    cfg["ablation"].update(split=True, shard_batches=2)
+    shards = list(plan.study_shards(cfg, "ablation", "mnist", "cnn3", "recipes"))
+    members = render_groups(named_recipes(validate_section("ablation", cfg["ablation"]), 1))
+    images = 2 * 8 * len(members["accentuation"]) * 9
+    parts = -(-images // 256)
+    assert parts > 1
+    fc1 = [k for k in shards if k.startswith("0-accentuation-fc1")]
+    assert fc1 == [f"0-accentuation-fc1-part{i}of{parts}" for i in range(1, parts + 1)]
+    # a group of one setting at a layer of 8 units is 144 images: one job, named as before
+    assert "0-maco-conv2" in shards
+    # the classes (10, maximized and minimized) under the pixel group fill parts too
+    assert any(k.startswith("0-accentuation-fc2-part1of") for k in shards)
+    # the job reads shard_batches to find its parts: not a plan key
+    job = json.loads(plan.job_settings_json(cfg, "ablation", "cnn3", "recipes"))
+    assert job["shard_batches"] == 2
+
+
 def test_a_wide_layer_of_the_recommended_study_splits_into_runs_of_units():
     """conv3's 128 units in runs of 64 are two shards; conv1's 32 none. A shard reads the
     units and the recipe (and the prior, which the ablation's recipes may use), no judge."""

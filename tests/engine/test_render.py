@@ -48,6 +48,19 @@ def test_same_seed_same_images_bitwise(colour_model):
     assert not np.array_equal(a.images, c.images)
 
 
+def test_a_call_rendered_in_parts_gives_the_whole_calls_images_bit_for_bit(tiny_model):
+    objectives = [channel("conv1", i % 4) for i in range(7)]
+    kw = dict(steps=6, seed=2, batch_size=3, progress=False)
+    whole = render(tiny_model, objectives, **kw)
+    parts = [render(tiny_model, objectives, batches=slice(b, b + 1), **kw) for b in range(3)]
+    assert [len(p.images) for p in parts] == [3, 3, 1]
+    assert [n for p in parts for n in p.names] == whole.names
+    assert np.array_equal(np.concatenate([p.images for p in parts]), whole.images)
+    assert np.array_equal(np.concatenate([p.values for p in parts]), whole.values)
+    with pytest.raises(ValueError, match=r"selects none of the 3 batches of 3 objectives"):
+        render(tiny_model, objectives, batches=slice(3, 5), **kw)
+
+
 def test_linear_unit_finds_its_optimum():
     """For a linear unit w·x over [0, 1] pixels, the optimum is x = 1 where w > 0, else 0."""
     inputs = keras.Input((4, 4, 1))

@@ -182,19 +182,32 @@ def test_shards_rendered_apart_give_the_whole_jobs_outputs_bit_for_bit(
             "confirm": True,
             "split": True,
             "settings": {**TINY["settings"], "fourier": {"parameterization": "fourier"}},
+            # parts of two batches of 6 images: the classes (3, maximized and minimized)
+            # under blur's group (none and blur) twice each are 24 images, two parts
+            "batch_size": 6,
+            "shard_batches": 2,
         },
     )
     table = LayerTable.from_keras_file(tmp_path / "m.keras")
     keys = STUDY.shards(section, table, "recipes")
     # per seed (and the confirming one), group of settings sharing a batch (named by its
-    # first setting, sorted), layer
+    # first setting, sorted), layer, and part where a layer's images fill more than one
     assert keys == [
         f"{seed}-{group}-{layer}"
         for seed in (0, 1)
-        for group in ("blur", "fourier")
-        for layer in ("conv1", "fc2")
+        for group, layer in [
+            ("blur", "conv1"),
+            ("blur", "fc2-part1of2"),
+            ("blur", "fc2-part2of2"),
+            ("fourier", "conv1"),
+            ("fourier", "fc2"),
+        ]
     ]
     assert STUDY.shards({**section, "split": False}, table, "recipes") == []
+    whole = STUDY.shards({**section, "shard_batches": None}, table, "recipes")
+    assert whole == [
+        f"{s}-{g}-{la}" for s in (0, 1) for g in ("blur", "fourier") for la in ("conv1", "fc2")
+    ]
 
     def job(out: str, shards=None) -> Job:
         return Job(
@@ -218,10 +231,13 @@ def test_shards_rendered_apart_give_the_whole_jobs_outputs_bit_for_bit(
         if not a.name.endswith(".result.json"):  # the manifest names its folder
             assert a.read_bytes() == b.read_bytes(), a.name
     # a shard made for other targets is refused, naming it
-    for other in (keys[1], keys[2]):  # another layer's, another group's
+    for other in (keys[1], keys[3]):  # another layer's, another group's
         with pytest.raises(
             ValueError, match=rf"shard {keys[0]} rendered other targets or settings"
         ):
             STUDY.execute(job("wrong", {**done, keys[0]: done[other]}), section)
+    # and so is another part of the same call
+    with pytest.raises(ValueError, match=rf"shard {keys[1]} rendered other targets or settings"):
+        STUDY.execute(job("wrong", {**done, keys[1]: done[keys[2]]}), section)
     with pytest.raises(ValueError, match="not a shard of this job; its shards are 0-blur-conv1"):
         STUDY.execute_shard(job("split"), section, "0-none-conv9")

@@ -361,6 +361,7 @@ def render(
     start: Start | None = None,
     relu_gradient: str = "plain",
     precision: str = "float32",
+    batches: slice | None = None,
 ) -> RenderResult:
     """Maximize each objective on its own image, all of them batched.
 
@@ -407,6 +408,11 @@ def render(
             on GPUs, and slower elsewhere; the images then differ from float32's (and between
             such machines), while the values recorded, the plateau and the start are still
             computed in float32.
+        batches: only these of the call's batches (of ``batch_size`` objectives, in order),
+            each rendered exactly as the whole call renders it: the start images are drawn
+            for every objective and each batch is seeded by where it begins, so a call
+            split across processes gives the whole call's images, bit for bit. The result
+            holds the objectives of these batches.
 
     Returns:
         A :class:`RenderResult`.
@@ -476,8 +482,16 @@ def render(
 
     images, values, traces, stopped = [], [], [], []
     activations: dict[str, list[np.ndarray]] = {}
-    with bar(len(objectives) * steps, desc="render", unit="img·step", disable=not progress) as pbar:
-        for lo in range(0, len(objectives), batch_size):
+    every = range(0, len(objectives), batch_size)  # where each batch begins
+    firsts = every[batches or slice(None)]
+    if not firsts:
+        raise ValueError(
+            f"batches {batches} selects none of the {len(every)} batches of {batch_size} "
+            "objectives; expected a slice that keeps one at least."
+        )
+    rendered = sum(min(batch_size, len(objectives) - lo) for lo in firsts)
+    with bar(rendered * steps, desc="render", unit="img·step", disable=not progress) as pbar:
+        for lo in firsts:
             chunk = list(objectives[lo : lo + batch_size])
             out = _render_chunk(
                 model,
@@ -501,7 +515,7 @@ def render(
             stopped.append(out[4])
             for layer, act in out[3].items():
                 activations.setdefault(layer, []).append(act)
-    names = [o.name for o in objectives]
+    names = [o.name for lo in firsts for o in objectives[lo : lo + batch_size]]
     traces, values = np.concatenate(traces), np.concatenate(values)
     _report_below_start(names, traces[:, 0], values)
     return RenderResult(

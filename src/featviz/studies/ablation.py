@@ -375,25 +375,66 @@ def render_groups(recipes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[st
 
 @dataclass(frozen=True)
 class Shard:
-    """One render call of the ablation: the targets one seed chose in one layer, under one
-    group of settings (:func:`render_groups`). Its key names it in file names."""
+    """One render call of the ablation, or a part of one: the targets one seed chose in one
+    layer, under one group of settings (:func:`render_groups`); of its batches, the run
+    ``part`` of ``parts`` (``shard_batches`` batches each). Its key names it in file names."""
 
     seed: int
     group: str
     layer: str
+    part: int = 0
+    parts: int = 1
 
     @property
     def key(self) -> str:
-        return f"{self.seed}-{self.group}-{self.layer}"
+        whole = f"{self.seed}-{self.group}-{self.layer}"
+        return whole if self.parts == 1 else f"{whole}-part{self.part + 1}of{self.parts}"
+
+    def batches(self, settings: Settings) -> slice | None:
+        """The render call's batches this part renders (None: every batch)."""
+        if self.parts == 1:
+            return None
+        per = settings["shard_batches"]
+        return slice(self.part * per, (self.part + 1) * per)
+
+
+def most_targets(settings: Settings, table: LayerTable, layer: str) -> int | None:
+    """The most targets a seed can choose in ``layer`` (the live units it samples are fewer
+    where fewer are live), or None where the table does not know the layer's width."""
+    width = table.get(layer).units
+    if width is None:
+        return None
+    classes = 2 * width if settings["classes"] and layer == table.logits else 0
+    units = 2 * min(settings["units_per_layer"], width) if layer in settings["layers"] else 0
+    return classes + units
 
 
 def plan_shards(settings: Settings, channels: int | None, table: LayerTable) -> list[Shard]:
     """Every render call of the study, in the order it runs them: per seed (the confirming
-    one second), per group, per layer (the classes' under the logits layer)."""
+    one second), per group, per layer (the classes' under the logits layer); with
+    ``shard_batches``, each call in parts of that many batches, as many as its most targets
+    (:func:`most_targets`) can fill. A part whose batches the live units leave empty renders
+    nothing."""
     seeds = [settings["seed"], *([settings["seed"] + 1] if settings["confirm"] else [])]
     layers = layers_and_classes(settings["layers"], settings["classes"], table)
     groups = render_groups(named_recipes(settings, channels))
-    return [Shard(seed, group, layer) for seed in seeds for group in groups for layer in layers]
+    per = settings["shard_batches"]
+
+    def parts(group: str, layer: str) -> int:
+        most = most_targets(settings, table, layer)
+        if per is None or most is None:
+            return 1
+        images = most * len(groups[group]) * settings["references"]
+        return max(1, -(-images // (per * settings["batch_size"])))
+
+    return [
+        Shard(seed, group, layer, part, n)
+        for seed in seeds
+        for group in groups
+        for layer in layers
+        for n in [parts(group, layer)]
+        for part in range(n)
+    ]
 
 
 def render_shard(
@@ -403,12 +444,15 @@ def render_shard(
     resources: Any,
     settings: Settings,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    batches: slice | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``targets`` (one layer's) under ``recipes`` (one group's), ``references`` times each,
-    as one render call: the recipes are variants of one batch.
+    as one render call: the recipes are variants of one batch. With ``batches``, only those
+    batches of the call (a shard's part), each as the whole call renders it.
 
     Returns:
-        ``images (V, T, R, H, W, C)`` and final ``values (V, T, R)``, V the recipes.
+        ``images (V, T, R, H, W, C)``, final ``values (V, T, R)`` and ``rendered (V, T, R)``,
+        V the recipes: which images these batches rendered (the rest are zero).
     """
     from featviz.engine import Variant, recipe, render
 
@@ -416,12 +460,21 @@ def render_shard(
     restarts = settings["references"]
     images = np.zeros((len(recipes), len(targets), restarts, *shape), dtype=np.float32)
     values = np.zeros((len(recipes), len(targets), restarts), dtype=np.float32)
-    if not targets:
-        return images, values
-    cooked = [recipe.build(r, shape, resources) for r in recipes]
+    rendered = np.zeros((len(recipes), len(targets), restarts), dtype=bool)
+    # the call's images, per target, per recipe, per restart
     slots = [
-        (v, t, k) for t in range(len(targets)) for v in range(len(cooked)) for k in range(restarts)
+        (v, t, k) for t in range(len(targets)) for v in range(len(recipes)) for k in range(restarts)
     ]
+    size = settings["batch_size"]
+    batches = batches or slice(None)
+    chosen = [
+        j
+        for lo in range(0, len(slots), size)[batches]
+        for j in range(lo, min(lo + size, len(slots)))
+    ]
+    if not chosen:  # no targets, or a part beyond the live units' batches
+        return images, values, rendered
+    cooked = [recipe.build(r, shape, resources) for r in recipes]
     result = render(
         model,
         [targets[t].objective for _, t, _ in slots],
@@ -433,26 +486,32 @@ def render_shard(
         learning_rate=settings["learning_rate"],
         seed=seed,
         precision=settings["precision"],
-        batch_size=settings["batch_size"],
+        batch_size=size,
+        batches=batches,
         **budget(settings),
     )
-    for j, (v, t, k) in enumerate(slots):
-        images[v, t, k], values[v, t, k] = result.images[j], result.values[j]
-    return images, values
+    for j, image, value in zip(chosen, result.images, result.values, strict=True):
+        images[slots[j]], values[slots[j]], rendered[slots[j]] = image, value, True
+    return images, values, rendered
 
 
-def shard_targets(targets: Sequence[Target], settings: Sequence[str]) -> dict[str, np.ndarray]:
-    """What a shard's archive says of its targets and settings, to check it against the
-    job's."""
+def shard_targets(
+    targets: Sequence[Target], settings: Sequence[str], shard: Shard
+) -> dict[str, np.ndarray]:
+    """What a shard's archive says of its targets, settings and part, to check it against
+    the job's."""
     return {
         "settings": np.array(settings, dtype=str),
         "kinds": np.array([t.kind for t in targets], dtype=str),
         "indices": np.array([t.index for t in targets], dtype=np.int64),
+        "part": np.array([shard.part, shard.parts], dtype=np.int64),
     }
 
 
 #: What a shard's archive holds (in the message of a file that is not one).
-SHARD_ARCHIVE = "an ablation shard's archive (images, values, settings, kinds, indices)"
+SHARD_ARCHIVE = (
+    "an ablation shard's archive (images, values, rendered, settings, kinds, indices, part)"
+)
 
 
 def render_settings(
@@ -492,20 +551,21 @@ def render_settings(
         from featviz.engine.render import pool_scores
 
         pool_scores(model, [target.objective for target in targets], resources.images)
+    rendered = np.zeros(values.shape, dtype=bool)
     for shard in shards:
         where = [t for t, target in enumerate(targets) if target.layer == shard.layer]
         members = groups[shard.group]
         if done and shard.key in done:
             arrays = read_npz(done[shard.key], SHARD_ARCHIVE)
-            expected = shard_targets([targets[t] for t in where], members)
-            if not {"images", "values", *expected} <= set(arrays) or any(
+            expected = shard_targets([targets[t] for t in where], members, shard)
+            if not {"images", "values", "rendered", *expected} <= set(arrays) or any(
                 not np.array_equal(arrays[k], v) for k, v in expected.items()
             ):
                 raise ValueError(
                     f"{done[shard.key]}: shard {shard.key} rendered other targets or settings "
                     "than this job's (made with other settings or another model?); rerun it."
                 )
-            part = arrays["images"], arrays["values"]
+            part = arrays["images"], arrays["values"], arrays["rendered"]
         else:
             part = render_shard(
                 model,
@@ -514,11 +574,21 @@ def render_settings(
                 resources,
                 settings,
                 seed,
+                shard.batches(settings),
             )
         for v, member in enumerate(members):
-            images[names.index(member), where] = part[0][v]
-            values[names.index(member), where] = part[1][v]
+            s, mine = names.index(member), part[2][v]
+            images[s, where] = np.where(_along(mine, part[0][v]), part[0][v], images[s, where])
+            values[s, where] = np.where(mine, part[1][v], values[s, where])
+            rendered[s, where] |= mine
+    if not rendered.all():  # a shard's parts that left images unrendered: a planning bug
+        raise AssertionError(f"{(~rendered).sum()} images of seed {seed} were not rendered.")
     return images, values
+
+
+def _along(mask: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """``mask`` (per image) broadcast over the images' pixels."""
+    return mask.reshape(mask.shape + (1,) * (images.ndim - mask.ndim))
 
 
 def measure(
@@ -724,7 +794,8 @@ class Ablation(Study):
     }
 
     shard_resources = {"mem_mb": 4000, "runtime": 120}
-    # Whether the job splits into shards plans jobs only: the outputs are the same either way.
+    # Whether the job splits into shards plans jobs only: the outputs are the same either way
+    # (shard_batches too, but the job reads it to find its shards' parts).
     plan_keys = ("split",)
 
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
@@ -733,7 +804,8 @@ class Ablation(Study):
     def shards(
         self, settings: Settings, table: LayerTable, key: str, units: Sequence[int] | None = None
     ) -> list[str]:
-        """One shard per seed, group of settings and layer (:func:`plan_shards`), if split."""
+        """One shard per seed, group of settings and layer, or per part of one
+        (:func:`plan_shards`), if split."""
         if not settings["split"]:
             return []
         return [s.key for s in plan_shards(settings, table.input_shape[-1], table)]
@@ -760,10 +832,21 @@ class Ablation(Study):
         members = render_groups(recipes)[part.group]
         cooked = [recipes[m] for m in members]
         targets, _ = choose_targets(model, test, settings, part.seed, layer=part.layer)
-        images, values = render_shard(
-            model, targets, cooked, job.resources(cooked), settings, part.seed
+        images, values, rendered = render_shard(
+            model,
+            targets,
+            cooked,
+            job.resources(cooked),
+            settings,
+            part.seed,
+            part.batches(settings),
         )
-        return {"images": images, "values": values, **shard_targets(targets, members)}
+        return {
+            "images": images,
+            "values": values,
+            "rendered": rendered,
+            **shard_targets(targets, members, part),
+        }
 
     def recipes(self, settings: Settings) -> list[dict[str, Any]]:
         return list(named_recipes(settings).values())
