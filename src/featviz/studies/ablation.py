@@ -421,8 +421,8 @@ def plan_shards(settings: Settings, channels: int | None, table: LayerTable) -> 
     per = settings["shard_batches"]
 
     def parts(group: str, layer: str) -> int:
-        most = most_targets(settings, table, layer)
-        if per is None or most is None:
+        most = None if per is None else most_targets(settings, table, layer)
+        if most is None:
             return 1
         images = most * len(groups[group]) * settings["references"]
         return max(1, -(-images // (per * settings["batch_size"])))
