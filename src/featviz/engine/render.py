@@ -341,6 +341,13 @@ def _pool_features(
     return {key: np.concatenate(part) for key, part in parts.items()}
 
 
+def batch_rows(count: int, batch_size: int, batches: slice | None = None) -> list[int]:
+    """The objectives (their indices, in order) that ``batches`` of a call's batches of
+    ``batch_size`` hold, out of ``count``; every objective where ``batches`` is None."""
+    firsts = range(0, count, batch_size)[batches or slice(None)]
+    return [i for lo in firsts for i in range(lo, min(lo + batch_size, count))]
+
+
 def render(
     model: keras.Model,
     objectives: Sequence[Objective],
@@ -482,16 +489,14 @@ def render(
 
     images, values, traces, stopped = [], [], [], []
     activations: dict[str, list[np.ndarray]] = {}
-    every = range(0, len(objectives), batch_size)  # where each batch begins
-    firsts = every[batches or slice(None)]
-    if not firsts:
+    rows = batch_rows(len(objectives), batch_size, batches)
+    if not rows:
         raise ValueError(
-            f"batches {batches} selects none of the {len(every)} batches of {batch_size} "
-            "objectives; expected a slice that keeps one at least."
+            f"batches {batches} selects none of the {-(-len(objectives) // batch_size)} "
+            f"batches of {batch_size} objectives; expected a slice that keeps one at least."
         )
-    rendered = sum(min(batch_size, len(objectives) - lo) for lo in firsts)
-    with bar(rendered * steps, desc="render", unit="img·step", disable=not progress) as pbar:
-        for lo in firsts:
+    with bar(len(rows) * steps, desc="render", unit="img·step", disable=not progress) as pbar:
+        for lo in (i for i in rows if i % batch_size == 0):  # where each batch begins
             chunk = list(objectives[lo : lo + batch_size])
             out = _render_chunk(
                 model,
@@ -515,7 +520,7 @@ def render(
             stopped.append(out[4])
             for layer, act in out[3].items():
                 activations.setdefault(layer, []).append(act)
-    names = [o.name for lo in firsts for o in objectives[lo : lo + batch_size]]
+    names = [objectives[i].name for i in rows]
     traces, values = np.concatenate(traces), np.concatenate(values)
     _report_below_start(names, traces[:, 0], values)
     return RenderResult(

@@ -455,6 +455,7 @@ def render_shard(
         V the recipes: which images these batches rendered (the rest are zero).
     """
     from featviz.engine import Variant, recipe, render
+    from featviz.engine.render import batch_rows
 
     shape = recipe.input_shape(model)
     restarts = settings["references"]
@@ -465,13 +466,7 @@ def render_shard(
     slots = [
         (v, t, k) for t in range(len(targets)) for v in range(len(recipes)) for k in range(restarts)
     ]
-    size = settings["batch_size"]
-    batches = batches or slice(None)
-    chosen = [
-        j
-        for lo in range(0, len(slots), size)[batches]
-        for j in range(lo, min(lo + size, len(slots)))
-    ]
+    chosen = batch_rows(len(slots), settings["batch_size"], batches)
     if not chosen:  # no targets, or a part beyond the live units' batches
         return images, values, rendered
     cooked = [recipe.build(r, shape, resources) for r in recipes]
@@ -486,7 +481,7 @@ def render_shard(
         learning_rate=settings["learning_rate"],
         seed=seed,
         precision=settings["precision"],
-        batch_size=size,
+        batch_size=settings["batch_size"],
         batches=batches,
         **budget(settings),
     )
