@@ -24,6 +24,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 REACH_START, REACH_END = "<!-- reach:start -->", "<!-- reach:end -->"
 DICTIONARY_START, DICTIONARY_END = "<!-- dictionary:start -->", "<!-- dictionary:end -->"
 ACCENTUATION_START, ACCENTUATION_END = "<!-- accentuation:start -->", "<!-- accentuation:end -->"
+PAPER_DAG_START, PAPER_DAG_END = "<!-- paper-dag:start -->", "<!-- paper-dag:end -->"
 LABELS = {
     "featviz": "featviz `render` (graph mode, truncated, channel-sliced)",
     "featviz_regularized": "featviz with `default_set()` regularizers",
@@ -450,6 +451,37 @@ def accentuation_table(sweep: dict) -> str:
     return "\n".join(lines)
 
 
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def paper_dag_table(dag: dict) -> str:
+    """The paper-sized DAG priced job by job (``benchmarks/paper_dag.json``): per rule its
+    jobs, seconds, longest job and how it was priced; the total, the critical path and the
+    projected wall times."""
+    lines = [
+        "| rule | jobs | job time | longest job | priced as |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for row in dag["rules"]:
+        how = "; ".join(dag["priced_by_rule"][row["rule"]])
+        lines.append(
+            f"| {row['rule']} | {row['jobs']} | {_hours(row['seconds'])} "
+            f"| {_hours(row['longest'])} | {how} |"
+        )
+    path, walls, cluster = dag["critical_path"], dag["projected_wall_seconds"], dag["cluster"]
+    steps = " → ".join(dict.fromkeys(j["rule"] for j in path["jobs"]))
+    lines += [
+        "",
+        f"{dag['jobs']} jobs, {_hours(dag['job_seconds'])} of job time. Critical path: "
+        f"{_hours(path['seconds'])} ({steps}). Projected wall time on 1, 2 and 8 single-core "
+        f"workers: {', '.join(_hours(walls[n]) for n in ('1', '2', '8'))}; on a cluster of "
+        f"{cluster['cores']} cores at {cluster['job_overhead']:.0f} s a job: "
+        f"{_hours(cluster['projected_wall_seconds'])}.",
+    ]
+    return "\n".join(lines)
+
+
 def replace_between(text: str, start: str, end: str, body: str, where: str = "the page") -> str:
     """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``."""
     if start not in text or end not in text:
@@ -471,13 +503,25 @@ def main() -> None:
     page.write_text(replace_between(page.read_text(), START, END, body, str(page)))
     print(f"updated the table in {page}")
     measured = (
-        (load("reach.json"), reach_table, REACH_START, REACH_END),
-        (load("dictionary_fit.json"), dictionary_table, DICTIONARY_START, DICTIONARY_END),
-        (load("accentuation.json"), accentuation_table, ACCENTUATION_START, ACCENTUATION_END),
+        (load("reach.json"), reach_table, REACH_START, REACH_END, MEASURES_PAGE),
+        (
+            load("dictionary_fit.json"),
+            dictionary_table,
+            DICTIONARY_START,
+            DICTIONARY_END,
+            MEASURES_PAGE,
+        ),
+        (
+            load("accentuation.json"),
+            accentuation_table,
+            ACCENTUATION_START,
+            ACCENTUATION_END,
+            MEASURES_PAGE,
+        ),
+        (load("paper_dag.json"), paper_dag_table, PAPER_DAG_START, PAPER_DAG_END, PERFORMANCE_PAGE),
     )
-    for found, write, start, end in measured:
+    for found, write, start, end, page in measured:
         if found is not None:
-            page = MEASURES_PAGE
             body = write(found)
             page.write_text(replace_between(page.read_text(), start, end, body, str(page)))
             print(f"updated a table in {page}")

@@ -1,0 +1,88 @@
+"""The paper-sized DAG's pricing: the jobs a real dry run plans, the shards' images, and how
+a shard the sample did not run is priced from those it did."""
+
+import pytest
+
+from benchmarks.paper_dag import (
+    CONFIGS,
+    PlannedJob,
+    ShardPrices,
+    paper_config,
+    parse_dry_run,
+    rendered_images,
+    sample_keys,
+    shard_images,
+    snakemake,
+)
+from tests.conftest import ROOT
+
+
+def test_a_dry_run_lists_every_job_with_its_benchmark_files_and_wildcards(tmp_path):
+    split = tmp_path / "split.yaml"
+    split.write_text("ablation:\n  split: true\n  shard_batches: 1\n")
+    text = snakemake(tmp_path, [ROOT / "config" / "demo.yaml", split], "-n")
+    jobs = parse_dry_run(text)
+    total = int(next(line.split()[1] for line in text.splitlines() if line.startswith("total ")))
+    assert len(jobs) == total
+    assert [j.rule for j in jobs if not j.benchmark] == ["all"]
+    trains = [j for j in jobs if j.rule == "train"]
+    assert trains and all(j.outputs[0].endswith("/model.keras") for j in trains)
+    assert all(j.wildcards["dataset"] in j.benchmark for j in trains)
+    shards = [j for j in jobs if j.rule == "ablation_shard"]
+    assert shards and all(f"/{j.wildcards['shard']}.tsv" in j.benchmark for j in shards)
+    assert all("results/synthetic-digits/cnn3/model.keras" in j.inputs for j in shards[:1])
+
+
+def test_the_shards_images_add_up_to_each_render_call():
+    """At the paper's settings, the pixel-space group's parts of a layer hold every image of
+    its call (8 units maximized and minimized, 9 starts each, under each setting)."""
+    config = paper_config()
+    assert [str(p) for p in CONFIGS][0].endswith("paper.yaml")
+    images = shard_images(config, "synthetic-digits")
+    fc1 = {k: n for k, n in images.items() if k.startswith("0-accentuation-fc1")}
+    assert len(fc1) > 1 and max(fc1.values()) == 256
+    settings = config["ablation"]
+    groups = {k.split("-")[1] for k in images}
+    assert "decorrelated" not in groups  # grey digits
+    assert images["0-maco-fc1"] == 2 * settings["units_per_layer"] * settings["references"]
+    assert sum(fc1.values()) == images["0-maco-fc1"] * 10  # ten pixel-space settings
+    assert all(key in shard_images(config, dataset) for dataset, key in sample_keys(config))
+
+
+def test_a_shard_the_sample_did_not_run_is_priced_from_those_it_did():
+    digits, house = "synthetic-digits", "synthetic-house-numbers"
+    prices = ShardPrices(
+        {
+            (digits, "accentuation", "fc1"): 4.0,
+            (digits, "accentuation", "conv1"): 1.0,
+            (digits, "fourier", "fc1"): 8.0,
+        },
+        {(digits, "fc1"): 1.5, (digits, "conv1"): 2.0},
+    )
+    assert prices.price(digits, "accentuation", "fc1") == (4.0, "measured")
+    # fourier at conv1: as much cheaper than at fc1 as the pixel-space group is
+    assert prices.price(digits, "fourier", "conv1")[0] == pytest.approx(2.0)
+    # the other dataset: the same pair scaled by the layer's render rates
+    assert prices.price(house, "fourier", "conv1")[0] == pytest.approx(4.0)
+    # a group never sampled costs what the pixel-space group does
+    assert prices.price(digits, "maco", "fc1") == (4.0, "as accentuation (measured)")
+    # nothing sampled at that layer anywhere: no price
+    assert prices.price(digits, "accentuation", "fc2") is None
+
+
+def test_a_layer_renders_its_units_in_its_job_or_in_its_shards_never_both():
+    """The recommended study renders each filters unit of a layer once, maximized and
+    minimized from 9 starts: conv3's 128 in two shards of 64, conv1's 32 in its job."""
+    config = paper_config()
+
+    def job(rule, layer, shard=None):
+        wildcards = {"dataset": "synthetic-digits", "job": layer}
+        return PlannedJob(rule, {**wildcards, "shard": shard} if shard else wildcards)
+
+    split = {("synthetic-digits", "conv3")}
+    assert rendered_images(config, job("recommended", "conv1"), split) == 32 * 2 * 9
+    assert rendered_images(config, job("recommended", "conv3"), split) == 0
+    shards = [job("recommended_shard", "conv3", f"units-{lo}-{lo + 63}") for lo in (0, 64)]
+    assert [rendered_images(config, s, split) for s in shards] == [64 * 2 * 9] * 2
+    assert rendered_images(config, job("recommended", "fc2"), split) == 10 * 2 * 9  # classes
+    assert rendered_images(config, job("dictionary", "fc1"), split) == 16 * 2 * 9
