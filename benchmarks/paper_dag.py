@@ -45,11 +45,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from benchmarks.readme_table import paper_dag_table
@@ -230,64 +232,84 @@ def planned_jobs() -> list[PlannedJob]:
     return [job for job in parse_dry_run(text) if job.benchmark]
 
 
+#: The pixel-space group: most of the ablation's settings, sampled at several layers.
+BASE = "accentuation"
+
+
 @dataclass
 class ShardPrices:
-    """Seconds per image of the sampled shards, by (dataset, group, layer)."""
+    """Seconds per image of the sampled shards, by (dataset, group, layer), and each layer's
+    floating-point operations per image·step, by (dataset, layer)."""
 
     per_image: dict[tuple[str, str, str], float]
-    #: each dataset's render rate at each layer over the other's (the job benchmark's)
-    layer_speed: dict[tuple[str, str], float]
+    flops: dict[tuple[str, str], float]
 
-    def price(
-        self, dataset: str, group: str, layer: str, across: bool = True
-    ) -> tuple[float, str] | None:
-        """Seconds per image for the pair, and how they were found; None if the sample
-        cannot price it. In order: measured; the group at another layer, scaled as the
-        pixel-space group (sampled at every layer) scales between the two; the same on the
-        other dataset (``across``), scaled by the job benchmark's render rates at the layer;
-        a group never sampled, as the pixel-space group."""
-        known = self.per_image
-        if (dataset, group, layer) in known:
-            return known[dataset, group, layer], "measured"
-        base = "accentuation"  # the pixel-space group: sampled at every layer
-        for (d, g, other), value in known.items():
-            if (
-                d == dataset
-                and g == group
-                and (d, base, layer) in known
-                and (d, base, other) in known
-            ):
-                scale = known[d, base, layer] / known[d, base, other]
-                return value * scale, f"{group} at {other}, scaled as {base} from {other}"
-        for d in sorted({d for d, _, _ in known} - {dataset}) if across else []:
-            found = self.price(d, group, layer, across=False)
-            ratio = self.layer_speed.get((d, layer))
-            if found and ratio:
-                return found[0] * ratio, f"{found[1]} on {d}, scaled by the layers' render rates"
-        if group != base:
-            found = self.price(dataset, base, layer, across)
-            if found:
-                return found[0], f"as {base} ({found[1]})"
+    def _fit(self, dataset: str) -> tuple[float, float] | None:
+        """Seconds per image of the pixel-space group on ``dataset`` as ``a + b·flops``,
+        through its sampled layers (least squares, ``b`` at least 0); None under two."""
+        points = [
+            (self.flops[d, layer], v)
+            for (d, g, layer), v in self.per_image.items()
+            if (d, g) == (dataset, BASE)
+        ]
+        if len(points) < 2:
+            return None
+        x, y = np.array(points).T
+        b = max(0.0, float(np.polyfit(x, y, 1)[0]))
+        return float(np.mean(y - b * x)), b
+
+    def base(self, dataset: str, layer: str) -> tuple[float, str] | None:
+        """The pixel-space group's seconds per image at ``layer`` and how they were found:
+        measured; affine in the layers' operations per image·step through the dataset's
+        sampled layers; or the other dataset's such line at this dataset's operations,
+        scaled to its one sampled layer where it has one."""
+        known, flops = self.per_image, self.flops
+        if (dataset, BASE, layer) in known:
+            return known[dataset, BASE, layer], "measured"
+        fit = self._fit(dataset)
+        if fit:
+            return fit[0] + fit[1] * flops[dataset, layer], "affine in FLOPs through the sample"
+        mine = [(other, v) for (d, g, other), v in known.items() if (d, g) == (dataset, BASE)]
+        for d in sorted({d for d, _, _ in known} - {dataset}):
+            fit = self._fit(d)
+            if fit is None:
+                continue
+            value = fit[0] + fit[1] * flops[dataset, layer]
+            if not mine:
+                return value, f"{d}'s line at these FLOPs"
+            other, measured = mine[0]
+            scale = measured / (fit[0] + fit[1] * flops[dataset, other])
+            return value * scale, f"{d}'s line at these FLOPs, scaled to {other}"
         return None
 
+    def price(self, dataset: str, group: str, layer: str) -> tuple[float, str] | None:
+        """Seconds per image of ``group`` at ``layer`` and how they were found; None if
+        nothing prices it. Another group costs the pixel-space group's price times its own
+        measured ratio to that group (the mean over its sampled shards), or as much."""
+        if (dataset, group, layer) in self.per_image:
+            return self.per_image[dataset, group, layer], "measured"
+        found = self.base(dataset, layer)
+        if found is None or group == BASE:
+            return found
+        ratios = [
+            v / base[0]
+            for (d, g, other), v in self.per_image.items()
+            if g == group and (base := self.base(d, other))
+        ]
+        if ratios:
+            return found[0] * float(np.mean(ratios)), f"{BASE}'s × its sampled ratio"
+        return found[0], f"as {BASE}"
 
-def layer_speeds() -> dict[tuple[str, str], float]:
-    """For each dataset and layer, the other dataset's render rate over its own (the job
-    benchmark's marginal rates), which turns one's seconds per image into the other's."""
+
+def operations() -> dict[tuple[str, str], float]:
+    """Each dataset's floating-point operations per image·step at each layer, forward and
+    backward (the job benchmark's count for cnn3 at the dataset's shape)."""
     job = json.loads((ROOT / "benchmarks" / "job_speed.json").read_text())
-    rates = {
-        entry["dataset"]: {
-            layer: j["render_marginal_image_steps_per_s"]
-            for layer, j in entry["fixed"]["jobs"].items()
-        }
+    return {
+        (entry["dataset"], layer): float(j["flops_per_image_step"])
         for entry in job["shapes"].values()
+        for layer, j in entry["fixed"]["jobs"].items()
     }
-    (a, ra), (b, rb) = rates.items()
-    speeds = {}
-    for layer in ra:
-        speeds[a, layer] = ra[layer] / rb[layer]  # seconds on a -> seconds on b
-        speeds[b, layer] = rb[layer] / ra[layer]
-    return speeds
 
 
 def rendered_images(config: dict[str, Any], job: PlannedJob, split: set[tuple[str, str]]) -> int:
@@ -338,7 +360,7 @@ def price(first: Path, second: Path) -> dict[str, Any]:
         sample.append(
             {"dataset": dataset, "shard": key, "images": images[dataset][key], "seconds": s}
         )
-    prices = ShardPrices(per_image, layer_speeds())
+    prices = ShardPrices(per_image, operations())
 
     priced, how_by_rule, missing = [], {}, []
     start = datetime(2000, 1, 1)
@@ -376,14 +398,12 @@ def price(first: Path, second: Path) -> dict[str, Any]:
                 how = "measured whole with 10-step renders (an upper bound on the merge)"
             elif job.rule in ("recommended", "recommended_shard", "dictionary"):
                 n = rendered_images(config, job, split)
-                found = prices.price(job.wildcards["dataset"], "accentuation", job.wildcards["job"])
+                found = prices.price(job.wildcards["dataset"], BASE, job.wildcards["job"])
                 if n and found is None:
                     raise SystemExit(f"no sampled shard prices the renders of {bench}")
                 s += n * found[0] if n else 0.0
                 how = "measured at 10 steps, plus its renders at the pixel-space group's price"
-        how_by_rule.setdefault(job.rule, set()).add(
-            how.split(" (")[0] if job.rule == "ablation_shard" else how
-        )
+        how_by_rule.setdefault(job.rule, Counter())[how] += 1
         priced.append(
             run_times.TimedJob(
                 rule=job.rule,
@@ -411,7 +431,7 @@ def price(first: Path, second: Path) -> dict[str, Any]:
         "second_run": SECOND,
         "epochs": epochs,
         "sample": sample,
-        "priced_by_rule": {rule: sorted(h) for rule, h in how_by_rule.items()},
+        "priced_by_rule": {rule: dict(h.most_common()) for rule, h in how_by_rule.items()},
         **figures,
         "critical_path": {
             "seconds": length,

@@ -464,7 +464,10 @@ def paper_dag_table(dag: dict) -> str:
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for row in dag["rules"]:
-        how = "; ".join(dag["priced_by_rule"][row["rule"]])
+        hows = dag["priced_by_rule"][row["rule"]]
+        how = (
+            next(iter(hows)) if len(hows) == 1 else "; ".join(f"{h} ({n})" for h, n in hows.items())
+        )
         lines.append(
             f"| {row['rule']} | {row['jobs']} | {_hours(row['seconds'])} "
             f"| {_hours(row['longest'])} | {how} |"

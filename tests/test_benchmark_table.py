@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks.readme_table import (
     END,
@@ -154,3 +155,23 @@ def test_accentuation_table_matches_its_json():
     chosen = VARIANTS[min(moved, key=moved.get)]
     setting = defaults("ablation")["settings"]["accentuation"]["regularizers"]
     assert {k: v for k, v in setting.items() if v} == chosen
+
+
+def test_paper_dag_table_matches_its_json():
+    """The paper-sized DAG's table is the one benchmarks/paper_dag.json gives; every job of
+    the DAG is priced, and the projections cannot beat the critical path or the total."""
+    from benchmarks.readme_table import PAPER_DAG_END, PAPER_DAG_START, paper_dag_table
+
+    dag = _load("paper_dag.json")
+    if dag is None:
+        return
+    page = PERFORMANCE_PAGE.read_text()
+    section = page.split(PAPER_DAG_START, 1)[1].split(PAPER_DAG_END, 1)[0].strip()
+    assert section == paper_dag_table(dag)
+    assert sum(r["jobs"] for r in dag["rules"]) == dag["jobs"]
+    assert set(dag["priced_by_rule"]) == {r["rule"] for r in dag["rules"]}
+    walls = dag["projected_wall_seconds"]
+    assert walls["1"] == pytest.approx(dag["job_seconds"])
+    for n in ("2", "8"):
+        assert dag["critical_path"]["seconds"] <= walls[n] + 1e-6
+        assert walls[n] >= dag["job_seconds"] / int(n) - 1e-6

@@ -51,23 +51,35 @@ def test_the_shards_images_add_up_to_each_render_call():
 
 def test_a_shard_the_sample_did_not_run_is_priced_from_those_it_did():
     digits, house = "synthetic-digits", "synthetic-house-numbers"
+    flops = {(digits, "conv1"): 0.0, (digits, "conv2"): 5.0, (digits, "fc1"): 10.0}
+    flops |= {(house, "conv1"): 0.0, (house, "conv2"): 10.0, (house, "fc1"): 20.0}
     prices = ShardPrices(
         {
-            (digits, "accentuation", "fc1"): 4.0,
             (digits, "accentuation", "conv1"): 1.0,
-            (digits, "fourier", "fc1"): 8.0,
+            (digits, "accentuation", "fc1"): 3.0,
+            (digits, "fourier", "fc1"): 6.0,
         },
-        {(digits, "fc1"): 1.5, (digits, "conv1"): 2.0},
+        flops,
     )
-    assert prices.price(digits, "accentuation", "fc1") == (4.0, "measured")
-    # fourier at conv1: as much cheaper than at fc1 as the pixel-space group is
-    assert prices.price(digits, "fourier", "conv1")[0] == pytest.approx(2.0)
-    # the other dataset: the same pair scaled by the layer's render rates
-    assert prices.price(house, "fourier", "conv1")[0] == pytest.approx(4.0)
+    assert prices.price(digits, "accentuation", "fc1") == (3.0, "measured")
+    # a layer between: on the line through the sampled layers' operations and seconds
+    assert prices.price(digits, "accentuation", "conv2")[0] == pytest.approx(2.0)
+    # another group: the pixel-space group's price times its measured ratio to it
+    assert prices.price(digits, "fourier", "conv2")[0] == pytest.approx(4.0)
+    # the other dataset: digits' line at its operations
+    assert prices.price(house, "accentuation", "conv2")[0] == pytest.approx(3.0)
+    # ... scaled to the one layer it has sampled
+    prices.per_image[house, "accentuation", "fc1"] = 10.0
+    assert prices.price(house, "accentuation", "conv2")[0] == pytest.approx(6.0)
     # a group never sampled costs what the pixel-space group does
-    assert prices.price(digits, "maco", "fc1") == (4.0, "as accentuation (measured)")
-    # nothing sampled at that layer anywhere: no price
-    assert prices.price(digits, "accentuation", "fc2") is None
+    assert prices.price(digits, "maco", "fc1") == (3.0, "as accentuation")
+    # one sampled layer and no line anywhere: no price
+    assert (
+        ShardPrices({(digits, "accentuation", "fc1"): 3.0}, flops).price(
+            digits, "accentuation", "conv2"
+        )
+        is None
+    )
 
 
 def test_a_layer_renders_its_units_in_its_job_or_in_its_shards_never_both():
