@@ -20,8 +20,8 @@ along what it is proportional to:
 - ``filters``, ``joint``, ``convergence``: each job also measured in the *second* run at
   more steps, and priced along the line through its two times at the paper's steps;
 - ``ablation_shard``: a sample of the shards run in the second run at the paper's settings
-  (``steps: auto``); a shard costs its images times the seconds per image measured for its
-  group of settings and layer, scaled where the sample lacks that pair (see :func:`price_shard`);
+  (``steps: auto``); a shard costs its images times the seconds per image of its group of
+  settings and layer, measured or found from the sample as :meth:`ShardPrices.price` says;
 - ``ablation`` (the merge that scores every shard): the first run's one job, its 10-step
   renders included (an upper bound).
 

@@ -37,6 +37,8 @@ rule pdf:
         **plan.with_records({"pdf": "report/report.pdf"}),
     log:
         "logs/pdf.log",
+    benchmark:
+        "benchmarks/runs/pdf.tsv"
     conda:
         "../../environment.yml"
     resources:
