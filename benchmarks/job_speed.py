@@ -55,6 +55,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.machine import cpu_flags, cpu_model  # noqa: E402
 from featviz.data.catalog import resolve  # noqa: E402
 from featviz.data.prepare import load_prepared, prepare, to_model_input  # noqa: E402
 from featviz.engine import evaluate, for_units, recipe  # noqa: E402
@@ -80,20 +81,6 @@ def paper() -> dict:
 
 def load_average() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def cpu_flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 20) -> float:

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks.machine import cpu_model
 from benchmarks.readme_table import paper_dag_table
 from featviz import run_times, studies, workflow
 from featviz.settings import drop_removed, merge_config_files, validate_config
@@ -180,13 +181,19 @@ def shard_images(config: dict[str, Any], dataset: str) -> dict[str, int]:
     return images
 
 
-def sample_keys(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(dataset, shard key) of each sampled shard: seed 0's middle part of its call."""
+def sample_keys(images: dict[str, dict[str, int]]) -> list[tuple[str, str]]:
+    """(dataset, shard key) of each sampled shard: seed 0's middle part of its call, among
+    each dataset's shards (:func:`shard_images`)."""
     keys = []
     for dataset, group, layer in SAMPLE:
-        mine = [k for k in shard_images(config, dataset) if k.startswith(f"0-{group}-{layer}")]
+        mine = [k for k in images[dataset] if k.startswith(f"0-{group}-{layer}")]
         keys.append((dataset, mine[len(mine) // 2]))
     return keys
+
+
+def every_shard_image(config: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """:func:`shard_images` of every dataset of ``config``."""
+    return {dataset: shard_images(config, dataset) for dataset in config["datasets"]}
 
 
 def seconds(workdir: Path, benchmark: str) -> float | None:
@@ -218,7 +225,7 @@ def run_second(first: Path, second: Path) -> None:
     configs = [*CONFIGS, second_config]
     print(f"second run in {second}: {', '.join(FIXED_STEPS)}", flush=True)
     snakemake(second, configs, "--cores", "2", "--until", *FIXED_STEPS)
-    keys = sample_keys(paper_config(SECOND))
+    keys = sample_keys(every_shard_image(paper_config(SECOND)))
     for pair in (keys[i : i + 2] for i in range(0, len(keys), 2)):
         print(f"sample shards: {pair}", flush=True)
         targets = [f"results/{d}/{MODEL}/ablation/shards/recipes/{k}.npz" for d, k in pair]
@@ -347,10 +354,11 @@ def price(first: Path, second: Path) -> dict[str, Any]:
     """Every job of the paper-sized DAG priced; the figures for the JSON file."""
     config = paper_config()
     epochs = config["train"]["epochs"]
-    images = {d: shard_images(config, d) for d in config["datasets"]}
+    # the second run renders the ablation at the paper's settings: the same shards
+    images = every_shard_image(config)
     per_image = {}
     sample = []
-    for dataset, key in sample_keys(paper_config(SECOND)):
+    for dataset, key in sample_keys(images):
         bench = f"benchmarks/runs/ablation/{dataset}/{MODEL}/recipes/{key}.tsv"
         s = seconds(second, bench)
         if s is None:
@@ -426,7 +434,11 @@ def price(first: Path, second: Path) -> dict[str, Any]:
             "config/paper.yaml + config/paper-sized.yaml priced job by job from runs at full "
             "data size (benchmarks/paper_dag.py's docstring says how each rule is priced)"
         ),
-        "machine": {"cpu": _cpu(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "first_run": FIRST,
         "second_run": SECOND,
         "epochs": epochs,
@@ -443,13 +455,6 @@ def price(first: Path, second: Path) -> dict[str, Any]:
             "projected_wall_seconds": cluster,
         },
     }
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -465,9 +465,7 @@ def paper_dag_table(dag: dict) -> str:
     ]
     for row in dag["rules"]:
         hows = dag["priced_by_rule"][row["rule"]]
-        how = (
-            next(iter(hows)) if len(hows) == 1 else "; ".join(f"{h} ({n})" for h, n in hows.items())
-        )
+        how = "; ".join(h if len(hows) == 1 else f"{h} ({n})" for h, n in hows.items())
         lines.append(
             f"| {row['rule']} | {row['jobs']} | {_hours(row['seconds'])} "
             f"| {_hours(row['longest'])} | {how} |"

@@ -7,6 +7,7 @@ from benchmarks.paper_dag import (
     CONFIGS,
     PlannedJob,
     ShardPrices,
+    every_shard_image,
     paper_config,
     parse_dry_run,
     rendered_images,
@@ -46,7 +47,9 @@ def test_the_shards_images_add_up_to_each_render_call():
     assert "decorrelated" not in groups  # grey digits
     assert images["0-maco-fc1"] == 2 * settings["units_per_layer"] * settings["references"]
     assert sum(fc1.values()) == images["0-maco-fc1"] * 10  # ten pixel-space settings
-    assert all(key in shard_images(config, dataset) for dataset, key in sample_keys(config))
+    every = every_shard_image(config)
+    assert every["synthetic-digits"] == images
+    assert all(key in every[dataset] for dataset, key in sample_keys(every))
 
 
 def test_a_shard_the_sample_did_not_run_is_priced_from_those_it_did():
