@@ -8,10 +8,11 @@ along what it is proportional to:
 
 - the *first* run: the whole DAG at full data size, with one epoch per training, the
   fixed-step studies (``filters``, ``joint``, ``convergence``) at few steps, and the renders
-  of the ablation (in one job), ``recommended`` and ``dictionary`` at 10 steps. Every other
+  of the ablation's shards, ``recommended`` and ``dictionary`` at 10 steps. Every other
   rule's jobs run as the paper runs them (``deconv``, ``redundancy``, ``directions``,
   ``activations``, the prior, the report, the atlas) and are priced at their measured time;
-- ``recommended`` and ``dictionary``: the measured job plus its renders (each unit or
+- ``recommended`` and ``dictionary``: the measured job (or shard: the job then scores
+  what its shards rendered) plus its renders (each unit or
   feature maximized and minimized from ``references`` starts, ``steps: auto``) at the
   sample's seconds per image of the pixel-space group at the layer (the recipe the ablation
   chooses is not known before it runs; most of its settings are in that group);
@@ -22,8 +23,8 @@ along what it is proportional to:
 - ``ablation_shard``: a sample of the shards run in the second run at the paper's settings
   (``steps: auto``); a shard costs its images times the seconds per image of its group of
   settings and layer, measured or found from the sample as :meth:`ShardPrices.price` says;
-- ``ablation`` (the merge that scores every shard): the first run's one job, its 10-step
-  renders included (an upper bound).
+- ``ablation`` (the merge that reads and scores every shard): measured in the first run
+  (what it does does not depend on how long its shards rendered).
 
 From those prices it writes each rule's jobs and seconds, the total, the critical path and
 the wall time on 1, 2 and 8 single-core workers and on a 4-node cluster of 8 cores each
@@ -71,7 +72,7 @@ FIRST = {
     "filters": {"steps": 100},
     "joint": {"steps": 100},
     "convergence": {"steps": 1000},
-    "ablation": {"steps": 10, "split": False, "shard_batches": None},
+    "ablation": {"steps": 10},
     "recommended": {"steps": 10},
     "dictionary": {"steps": 10},
 }
@@ -319,16 +320,19 @@ def operations() -> dict[tuple[str, str], float]:
     }
 
 
-def rendered_images(config: dict[str, Any], job: PlannedJob, split: set[tuple[str, str]]) -> int:
-    """The images a ``recommended`` job (or shard) or a ``dictionary`` job renders: its units
-    or features, maximized and minimized from ``references`` starts each. A layer whose units
-    its shards render (``split``: (dataset, layer)) renders none in its own job."""
+def rendered_images(
+    config: dict[str, Any], job: PlannedJob, split: set[tuple[str, str, str]]
+) -> int:
+    """The images a ``recommended`` or ``dictionary`` job (or shard) renders: its units or
+    features, maximized and minimized from ``references`` starts each. A job whose shards
+    render (``split``: (study, dataset, layer)) renders none itself."""
     dataset, layer = job.wildcards["dataset"], job.wildcards["job"]
-    settings = workflow.section(config, job.rule.removesuffix("_shard"), MODEL)
-    if job.rule == "dictionary":
-        return settings["features"] * 2 * settings["references"]
-    if job.rule == "recommended" and (dataset, layer) in split:
+    study = job.rule.removesuffix("_shard")
+    settings = workflow.section(config, study, MODEL)
+    if job.rule == study and (study, dataset, layer) in split:
         return 0
+    if study == "dictionary":
+        return settings["features"] * 2 * settings["references"]
     table = workflow.layer_table(config, dataset, MODEL)
     units = studies.get("filters").units_of(
         workflow.section(config, "filters", MODEL), table, layer
@@ -374,9 +378,9 @@ def price(first: Path, second: Path) -> dict[str, Any]:
     start = datetime(2000, 1, 1)
     planned = planned_jobs()
     split = {
-        (j.wildcards["dataset"], j.wildcards["job"])
+        (j.rule.removesuffix("_shard"), j.wildcards["dataset"], j.wildcards["job"])
         for j in planned
-        if j.rule == "recommended_shard"
+        if j.rule.endswith("_shard")
     }
     for job in planned:
         bench = job.benchmark
@@ -402,9 +406,7 @@ def price(first: Path, second: Path) -> dict[str, Any]:
                 metrics = json.loads((model_dir / "metrics.json").read_text())
                 s += (epochs - 1) * metrics["train_seconds"]
                 how = f"one epoch measured, {epochs - 1} more at its seconds"
-            elif job.rule == "ablation":
-                how = "measured whole with 10-step renders (an upper bound on the merge)"
-            elif job.rule in ("recommended", "recommended_shard", "dictionary"):
+            elif job.rule.removesuffix("_shard") in ("recommended", "dictionary"):
                 n = rendered_images(config, job, split)
                 found = prices.price(job.wildcards["dataset"], BASE, job.wildcards["job"])
                 if n and found is None:

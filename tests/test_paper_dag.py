@@ -87,17 +87,25 @@ def test_a_shard_the_sample_did_not_run_is_priced_from_those_it_did():
 
 def test_a_layer_renders_its_units_in_its_job_or_in_its_shards_never_both():
     """The recommended study renders each filters unit of a layer once, maximized and
-    minimized from 9 starts: conv3's 128 in two shards of 64, conv1's 32 in its job."""
+    minimized from 9 starts: conv3's 128 in eight shards of 16, fc2's classes in its job;
+    a split dictionary renders its 16 features in its shard."""
     config = paper_config()
 
     def job(rule, layer, shard=None):
         wildcards = {"dataset": "synthetic-digits", "job": layer}
         return PlannedJob(rule, {**wildcards, "shard": shard} if shard else wildcards)
 
-    split = {("synthetic-digits", "conv3")}
+    split = {
+        ("recommended", "synthetic-digits", "conv3"),
+        ("dictionary", "synthetic-digits", "fc1"),
+    }
     assert rendered_images(config, job("recommended", "conv1"), split) == 32 * 2 * 9
     assert rendered_images(config, job("recommended", "conv3"), split) == 0
-    shards = [job("recommended_shard", "conv3", f"units-{lo}-{lo + 63}") for lo in (0, 64)]
-    assert [rendered_images(config, s, split) for s in shards] == [64 * 2 * 9] * 2
+    shards = [
+        job("recommended_shard", "conv3", f"units-{lo}-{lo + 15}") for lo in range(0, 128, 16)
+    ]
+    assert [rendered_images(config, s, split) for s in shards] == [16 * 2 * 9] * 8
     assert rendered_images(config, job("recommended", "fc2"), split) == 10 * 2 * 9  # classes
-    assert rendered_images(config, job("dictionary", "fc1"), split) == 16 * 2 * 9
+    assert rendered_images(config, job("dictionary", "fc1"), split) == 0
+    assert rendered_images(config, job("dictionary_shard", "fc1", "features"), split) == 16 * 2 * 9
+    assert rendered_images(config, job("dictionary", "conv3"), split) == 16 * 2 * 9

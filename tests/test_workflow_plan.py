@@ -182,6 +182,45 @@ def test_a_wide_layer_of_the_recommended_study_splits_into_runs_of_units():
     assert plan.study_shards(cfg, "recommended", "synthetic-digits", "cnn3", "conv3") == []
 
 
+def test_the_papers_recommended_study_renders_every_layer_in_runs_of_16_units():
+    """Each run of 16 units (288 renders at 9 starts) is a job, so no one job of the paper's
+    recommended study holds up the atlas for hours: fc1's 64 rendered units are four."""
+    cfg = config("paper.yaml")
+    shards = {
+        job: plan.study_shards(cfg, "recommended", "mnist", "cnn3", job)
+        for job in plan.study_jobs(cfg, "recommended", "mnist", "cnn3")
+    }
+    assert {job: len(runs) for job, runs in shards.items()} == {
+        "conv1": 2,
+        "conv2": 4,
+        "conv3": 8,
+        "fc1": 4,
+        "fc2": 0,
+    }
+    assert shards["fc1"] == ["units-0-15", "units-16-31", "units-32-47", "units-48-63"]
+
+
+def test_a_split_dictionary_fits_and_renders_before_the_units_are_scored():
+    """The shard reads the recipe, not the recommended study's units: it runs beside their
+    renders; the layer's job reads the shard and the units. The demo runs it whole."""
+    cfg = config("paper.yaml")
+    assert plan.study_shards(cfg, "dictionary", "mnist", "cnn3", "fc1") == ["features"]
+    assert plan.shard_inputs(cfg, "dictionary", "mnist", "cnn3", "fc1") == {
+        "model": "results/mnist/cnn3/model.keras",
+        "data": "results/mnist/data/dataset.npz",
+        "recommended": "results/mnist/cnn3/ablation/recipes_recommended.json",
+        "prior": "results/mnist/prior/decoder.keras",
+    }
+    inputs = plan.study_inputs(cfg, "dictionary", "mnist", "cnn3", "fc1")
+    assert inputs["shard:features"] == "results/mnist/cnn3/dictionary/shards/fc1/features.npz"
+    assert inputs["units"] == "results/mnist/cnn3/recommended/fc1.npz"
+    assert "split" not in plan.job_settings_json(cfg, "dictionary", "cnn3", "fc1")
+    assert (
+        plan.study_shards(config("demo.yaml"), "dictionary", "synthetic-digits", "cnn3", "fc1")
+        == []
+    )
+
+
 def test_a_setting_of_one_layer_changes_only_that_jobs_settings():
     cfg = config("demo.yaml")
     changed = copy.deepcopy(cfg)

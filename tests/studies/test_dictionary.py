@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -72,6 +73,8 @@ def test_features_against_units_with_an_interval_and_one_sentence():
 def test_a_small_dictionary_study_renders_and_scores_every_feature(
     tmp_path, tiny_model, tiny_data, tiny_judge
 ):
+    """Whole, and split: the fit and renders in a shard that reads only the model, the data
+    and the recipe, the layer's job reading it gives the same files byte for byte."""
     tiny_model.save(tmp_path / "m.keras")
     layer = "conv2"
     filters = Job(layer, tmp_path / "m.keras", tmp_path / "filters", data=tiny_data)
@@ -116,3 +119,24 @@ def test_a_small_dictionary_study_renders_and_scores_every_feature(
     caption = result.figures[0].caption
     assert "recommended recipe ('none'" in caption and "2 references per side each" in caption
     assert {f.name for f in files} >= {f"{layer}.png", f"{layer}.npz", f"{layer}.csv"}
+
+    study = get("dictionary")
+    assert study.shard_needs(TINY) == ["recommended", "prior"]
+    alone = Job(
+        layer,
+        tmp_path / "m.keras",
+        tmp_path / "split",
+        data=tiny_data,
+        extras={"recommended": chosen},
+    )
+    shard = study.execute_shard(alone, TINY, "features")
+    assert shard == tmp_path / "split" / "shards" / layer / "features.npz"
+    split_job = dataclasses.replace(job, out_dir=tmp_path / "split", shards={"features": shard})
+    split, split_files = study.execute(split_job, TINY)
+    assert split.numbers == result.numbers
+    assert [f.name for f in split_files] == [f.name for f in files]
+    for a, b in zip(split_files, files, strict=True):
+        if not a.name.endswith(".result.json"):  # the manifest names its folder
+            assert a.read_bytes() == b.read_bytes(), a.name
+    with pytest.raises(ValueError, match="not a shard of this job; its one shard is features"):
+        study.execute_shard(alone, TINY, "units-0-3")

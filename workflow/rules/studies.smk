@@ -1,8 +1,8 @@
 # Every study's rule, from its declaration in featviz.studies (report order): the rule, its
 # study and its config section share a name; the wildcard {job} is one job of the study (a
 # layer for most, <layer>-<a>-<b> for joint); memory, time and priority are the study's.
-# A study whose jobs split (the ablation) has a second rule, <study>_shard: one job per
-# shard {shard} of job {job}, whose archive the study's job reads.
+# A study whose jobs split (the ablation, recommended, dictionary) has a second rule,
+# <study>_shard: one job per shard {shard} of job {job}, whose archive the study's job reads.
 # What each study does: its module's docstring (the docs site's API reference).
 for study in STUDIES:
 

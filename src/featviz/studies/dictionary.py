@@ -19,6 +19,11 @@ The job then compares the features with the layer's live units as the recommende
 scored them (both with ``references`` per side; a dead unit would score chance): the mean
 difference of their two-alternative scores with a bootstrap interval, and how many units
 each feature spreads over.
+
+Split (``dictionary.split``, the default), the fit and the renders are a job of their own
+(the layer's ``features`` shard): they need only the ablation's recipe, so they run beside
+the recommended study's renders rather than after them, and the layer's job scores and
+compares. The outputs are the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from featviz.plotting import image_table, save_figure
 from featviz.results import Figure, Result
 from featviz.studies.base import Job, Settings, Study
 from featviz.units import (
+    BothEnds,
     describe_reach,
     layer_recipe,
     render_both_ends,
@@ -46,6 +52,8 @@ from featviz.units import (
 
 #: Units shown beside each feature: those it loads on most.
 TOP_UNITS = 3
+#: The one shard of a split layer: its dictionary learned and its features rendered.
+FEATURES = "features"
 
 
 def top_units(features: np.ndarray, count: int = TOP_UNITS) -> np.ndarray:
@@ -92,11 +100,13 @@ class Dictionary(Study):
     category = "Dictionary"
     sections = {"dictionary": "Beyond single units: a learned dictionary"}
     files = {"arrays": "{job}.npz", "table": "{job}.csv"}
-    plan_keys = ("layers",)
+    # whether the fit and renders are a job of their own plans jobs only
+    plan_keys = ("layers", "split")
     reads = {
         "units": ("recommended", "arrays"),
         "recommended": ("ablation", "recommended", "recipes"),
     }
+    shard_resources = {"mem_mb": 4000, "runtime": 120}
 
     def jobs(self, settings: Settings, table: LayerTable) -> list[str]:
         return list(dict.fromkeys(settings["layers"]))
@@ -104,11 +114,32 @@ class Dictionary(Study):
     def needs(self, settings: Settings) -> list[str]:
         return ["judge"]
 
-    def run(self, job: Job, settings: Settings) -> Result:
-        """Learn the layer's dictionary, render and score every feature, compare with units."""
-        from featviz.engine import direction
+    def shards(
+        self, settings: Settings, table: LayerTable, key: str, units: Sequence[int] | None = None
+    ) -> list[str]:
+        """The layer's fit and renders as a shard, if split."""
+        return [FEATURES] if settings["split"] else []
+
+    def shard_needs(self, settings: Settings) -> list[str]:
+        # the recipe, and the prior where it renders through it; not the units, nor the judge
+        return ["recommended", "prior"]
+
+    def run_shard(self, job: Job, settings: Settings, shard: str) -> dict[str, np.ndarray]:
+        """Learn the layer's dictionary and render its features, as the layer's job does."""
+        if shard != FEATURES:
+            raise ValueError(
+                f"--shard {shard}: not a shard of this job; its one shard is {FEATURES}."
+            )
         from featviz.models import probe
-        from featviz.models.dictionaries import learn, samples_of, units_spread
+
+        data = load_prepared(job.require_data(self.name))
+        return learn_and_render(job, settings, probe.load_model(job.model), data["x_train"])
+
+    def run(self, job: Job, settings: Settings) -> Result:
+        """Learn the layer's dictionary and render every feature (or read its shard's), score
+        every feature, compare with the units."""
+        from featviz.models import probe
+        from featviz.models.dictionaries import units_spread
         from featviz.models.receptive import receptive_fields, windows
 
         model = probe.load_model(job.model)
@@ -116,24 +147,14 @@ class Dictionary(Study):
         layer, k, seed = job.key, settings["references"], settings["seed"]
         data = load_prepared(job.require_data(self.name))
         train = data["x_train"]
-        chosen = np.random.default_rng(seed).permutation(len(train))[: settings["images"]]
-        acts = probe.activations(
-            model, to_model_input(train[np.sort(chosen)]), [layer], batch_size=256
-        )[layer]
-        fit = learn(
-            samples_of(acts, settings["samples"], seed),
-            settings["features"],
-            settings["method"],
-            seed,
-            top_k=settings["top_k"],
-            epochs=settings["epochs"],
-        )
-        features, n = fit.features, len(fit.features)
-
-        setting, render_settings = layer_recipe(job.extra("recommended"), layer, settings)
-        objectives = [direction(layer, f, label=f"feature {i}") for i, f in enumerate(features)]
-        ends = render_both_ends(
-            model, objectives, k, render_settings, job.resources([render_settings]), settings
+        if FEATURES in job.shards:
+            done = read_npz(job.shards[FEATURES], "the dictionary's fit and renders")
+        else:
+            done = learn_and_render(job, settings, model, train)
+        features, n = done["features"], len(done["features"])
+        setting, _ = layer_recipe(job.extra("recommended"), layer, settings)
+        ends = BothEnds(
+            done["images"], done["values"], done["starts"], done["stopped"], str(done["how"])
         )
         max_images, min_images = ends.images
         max_values, starts = ends.values[0], ends.starts[0]
@@ -180,14 +201,14 @@ class Dictionary(Study):
             diversity=scored.diversity,
             spread=spread,
             top_units=loads,
-            used=fit.used,
+            used=done["used"],
             **{
                 f"{end}{part}": ranked[f"{end}{part}"]
                 for end in ("top", "bottom")
                 for part in ("", "_scores", "_windows")
             },
         )
-        write_table(files["table"], scored, spread, loads, fit.used)
+        write_table(files["table"], scored, spread, loads, done["used"])
         png = job.path(self.figures["figure"])
         draw(png, max_images[np.arange(n), top], max_values.max(axis=1), loads, units)
         steps = describe_steps(settings, ends.stopped)
@@ -195,7 +216,8 @@ class Dictionary(Study):
         caption = (
             f"The {n} features of a dictionary learned from {layer} of {job.label} "
             f"({settings['method']}, fitted on {min(len(train), settings['images'])} training "
-            f"images, explaining {fit.explained:.1%} of the activations' variance; rows), "
+            f"images, explaining {float(done['explained']):.1%} of the activations' variance; "
+            f"rows), "
             f"each rendered as a direction under the layer's recommended recipe "
             f"('{setting}': {ends.how}; {steps}, seed {seed}), the best of {k} maximizing starts "
             f"first, then the recommended study's image of each of the {TOP_UNITS} units it "
@@ -210,9 +232,9 @@ class Dictionary(Study):
             "layer": layer,
             "method": settings["method"],
             "features": n,
-            "explained": fit.explained,
-            "sparsity": fit.sparsity,
-            "dead": fit.dead,
+            "explained": float(done["explained"]),
+            "sparsity": float(done["sparsity"]),
+            "dead": int(done["dead"]),
             "setting": setting,
             "references": k,
             "two_afc": metrics.mean_and_spread(scored.two_afc),
@@ -244,6 +266,52 @@ class Dictionary(Study):
             run = runs.setdefault(key, {"dataset": key[0], "model": key[1], "rows": []})
             run["rows"].append(r.numbers)
         return {"runs": list(runs.values())}
+
+
+def learn_and_render(
+    job: Job, settings: Settings, model: Any, train: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The layer's dictionary learned from a seeded subset of ``train`` and each feature
+    rendered maximized and minimized under the layer's recipe: the arrays a shard writes."""
+    from featviz.engine import direction
+    from featviz.models import probe
+    from featviz.models.dictionaries import learn, samples_of
+
+    layer, seed = job.key, settings["seed"]
+    chosen = np.random.default_rng(seed).permutation(len(train))[: settings["images"]]
+    acts = probe.activations(
+        model, to_model_input(train[np.sort(chosen)]), [layer], batch_size=256
+    )[layer]
+    fit = learn(
+        samples_of(acts, settings["samples"], seed),
+        settings["features"],
+        settings["method"],
+        seed,
+        top_k=settings["top_k"],
+        epochs=settings["epochs"],
+    )
+    _, render_settings = layer_recipe(job.extra("recommended"), layer, settings)
+    objectives = [direction(layer, f, label=f"feature {i}") for i, f in enumerate(fit.features)]
+    ends = render_both_ends(
+        model,
+        objectives,
+        settings["references"],
+        render_settings,
+        job.resources([render_settings]),
+        settings,
+    )
+    return {
+        "features": fit.features,
+        "used": fit.used,
+        "explained": np.array(fit.explained),
+        "sparsity": np.array(fit.sparsity),
+        "dead": np.array(fit.dead),
+        "images": ends.images,
+        "values": ends.values,
+        "starts": ends.starts,
+        "stopped": ends.stopped,
+        "how": np.array(ends.how),
+    }
 
 
 def write_table(
