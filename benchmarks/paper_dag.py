@@ -411,8 +411,9 @@ def price(first: Path, second: Path) -> dict[str, Any]:
                 found = prices.price(job.wildcards["dataset"], BASE, job.wildcards["job"])
                 if n and found is None:
                     raise SystemExit(f"no sampled shard prices the renders of {bench}")
-                s += n * found[0] if n else 0.0
-                how = "measured at 10 steps, plus its renders at the pixel-space group's price"
+                if n:  # a job whose shards rendered is measured: it scores what they made
+                    s += n * found[0]
+                    how = "measured at 10 steps, plus its renders at the pixel-space group's price"
         how_by_rule.setdefault(job.rule, Counter())[how] += 1
         priced.append(
             run_times.TimedJob(
