@@ -291,6 +291,9 @@ def test_the_ablation_split_into_shard_jobs_makes_the_same_files(demo_run, tmp_p
             assert (run / base / name).read_bytes() == (demo_run / base / name).read_bytes(), name
     record = json.loads((run / base / "recipes.npz.prov.json").read_text())
     assert sum("/shards/recipes/" in path for path in record["inputs"]) == 9
+    # a shard's record names the rule that made it, as featviz times sums it
+    shard = json.loads((run / base / "shards/recipes/0-maco-fc2.npz.prov.json").read_text())
+    assert (record["rule"], shard["rule"]) == ("ablation", "ablation_shard")
 
 
 def test_changing_one_setting_reruns_only_what_reads_it(demo_run, tmp_path):
