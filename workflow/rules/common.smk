@@ -31,7 +31,7 @@ plan.check(config)
 plan.export_checkout(workflow.basedir)
 
 STUDY_COMMAND = (
-    "featviz study {params.study} --rule {rule} --threads {threads}"
+    "featviz study {params.study} --rule {params.study} --threads {threads}"
     " --dataset {wildcards.dataset} --model-name {wildcards.model}"
     " --model {input.model} --data {input.data} {params.extras} --job {wildcards.job}"
     " --out-dir {params.out_dir} --settings {params.settings:q} > {log} 2>&1"

@@ -60,4 +60,6 @@ for study in STUDIES:
             out_dir=plan.study_dir(study.name),
             code=plan.code("study", study.name),
         shell:
-            STUDY_COMMAND.replace(" --out-dir", " --shard {wildcards.shard} --out-dir")
+            STUDY_COMMAND.replace(
+                " --out-dir", " --shard {wildcards.shard} --out-dir"
+            ).replace("--rule {params.study}", "--rule {params.study}_shard")
