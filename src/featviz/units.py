@@ -181,6 +181,27 @@ class BothEnds:
         """Every image in one batch, maximizing ones first (to embed them at once)."""
         return self.images.reshape(-1, *self.images.shape[3:])
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields as named arrays, for a shard's archive (:meth:`from_arrays` reads them)."""
+        return {
+            "images": self.images,
+            "values": self.values,
+            "starts": self.starts,
+            "stopped": self.stopped,
+            "how": np.array(self.how),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> BothEnds:
+        """The renders a shard's archive holds (:meth:`arrays`)."""
+        return cls(
+            arrays["images"],
+            arrays["values"],
+            arrays["starts"],
+            arrays["stopped"],
+            str(arrays["how"]),
+        )
+
 
 def render_both_ends(
     model: Any,

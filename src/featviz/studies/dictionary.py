@@ -153,9 +153,7 @@ class Dictionary(Study):
             done = learn_and_render(job, settings, model, train)
         features, n = done["features"], len(done["features"])
         setting, _ = layer_recipe(job.extra("recommended"), layer, settings)
-        ends = BothEnds(
-            done["images"], done["values"], done["starts"], done["stopped"], str(done["how"])
-        )
+        ends = BothEnds.from_arrays(done)
         max_images, min_images = ends.images
         max_values, starts = ends.values[0], ends.starts[0]
 
@@ -306,11 +304,7 @@ def learn_and_render(
         "explained": np.array(fit.explained),
         "sparsity": np.array(fit.sparsity),
         "dead": np.array(fit.dead),
-        "images": ends.images,
-        "values": ends.values,
-        "starts": ends.starts,
-        "stopped": ends.stopped,
-        "how": np.array(ends.how),
+        **ends.arrays(),
     }
 
 

@@ -83,11 +83,7 @@ class Recommended(Study):
         ends = part.render(members)
         return {
             "indices": np.array([part.indices[m] for m in members], dtype=np.int64),
-            "images": ends.images,
-            "values": ends.values,
-            "starts": ends.starts,
-            "stopped": ends.stopped,
-            "how": np.array(ends.how),
+            **ends.arrays(),
         }
 
     def run(self, job: Job, settings: Settings) -> Result:
@@ -295,9 +291,7 @@ def _read_shard(path: Any, key: str, units: list[int]) -> BothEnds:
             f"{path}: shard {key} rendered units {arrays['indices'].tolist()}, but the job "
             f"renders {units} in it; expected the shard of these units (remove it to remake it)."
         )
-    return BothEnds(
-        arrays["images"], arrays["values"], arrays["starts"], arrays["stopped"], str(arrays["how"])
-    )
+    return BothEnds.from_arrays(arrays)
 
 
 def verdict(numbers: dict[str, Any]) -> str:
