@@ -439,7 +439,9 @@ def render(
             f"relu_gradient '{relu_gradient}': expected one of {', '.join(RELU_GRADIENTS)}."
         )
     # the model the steps climb, where it is not the model itself
-    stepper = stepping_clone(model, relu_gradient == "redirected", precision)
+    stepper = stepping_clone(
+        model, relu_gradient == "redirected", precision, steps >= backend.ROUTED_FROM_STEPS
+    )
     if variants is None:
         variants, variant_of = [Variant(transforms, tuple(regularizers))], [0] * len(objectives)
     elif transforms is not None or regularizers:
@@ -558,7 +560,8 @@ class _Program:
         sliced = plan_slice(model, objectives, layers) if slice_channels else None
         pre_activation = climb == "pre_activation"
         reader = Reader(model, layers, sliced, pre_activation)
-        # redirected ReLU gradients or another precision: the steps climb a copy of the model
+        # redirected ReLU gradients, another precision or max pooling at a steady cost (on
+        # TensorFlow): the steps climb a copy of the model
         climber = reader if stepper is None else Reader(stepper, layers, sliced, pre_activation)
         readout = _Readout(model, objectives, sliced)
         self.ties = "diversity" in {k for part in readout.parts.values() for k in part}

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from featviz.engine import backend
 from featviz.engine.objectives import Objective
 
 
@@ -142,32 +143,61 @@ def redirected_relu(x: Any) -> Any:
     return ops.relu(x), grad
 
 
+class FirstMaxPooling2D(keras.layers.MaxPooling2D):
+    """``MaxPooling2D`` over windows that do not overlap, pooled by :func:`backend.max_pool`:
+    the same values and gradients, at a steady cost in the render's compiled loop."""
+
+    def call(self, inputs: Any) -> Any:
+        return backend.max_pool(inputs, tuple(self.pool_size), self.padding)
+
+
+def _first_max_poolable(layer: keras.layers.Layer) -> bool:
+    return (
+        type(layer) is keras.layers.MaxPooling2D
+        and tuple(layer.pool_size) == tuple(layer.strides)
+        and layer.data_format == "channels_last"
+    )
+
+
 #: Keras' dtype policy of the steps' copy for each precision the steps may run in (None: the
 #: model's own float32; ``mixed_bfloat16``: float32 weights, bfloat16 products).
 POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16"}
 
 
 def stepping_clone(
-    model: keras.Model, redirected: bool = False, precision: str = "float32"
+    model: keras.Model,
+    redirected: bool = False,
+    precision: str = "float32",
+    steady_pooling: bool = False,
 ) -> keras.Model | None:
     """The copy of ``model`` (same weights) the steps climb: its ReLUs with redirected
     gradients (:func:`redirected_relu`) where ``redirected``, its layers computing in
-    ``precision``; ``None`` where the steps climb ``model`` itself (neither).
+    ``precision``, its max pooling by :class:`FirstMaxPooling2D` where ``steady_pooling``
+    (on TensorFlow; a render of many steps); ``None``
+    where the steps climb ``model`` itself (nothing to change, or only the pooling of a
+    model that cannot be copied).
 
     Covers ReLUs inside ``Conv2D`` and ``Dense`` layers and ``Activation('relu')`` layers;
-    a model that cannot be cloned (subclassed) is refused with a message.
+    a model that cannot be cloned (subclassed) is refused with a message where it needs
+    redirected gradients or another precision.
     """
     if precision not in POLICIES:
         raise ValueError(f"precision '{precision}': expected one of {', '.join(POLICIES)}.")
     policy = POLICIES[precision]
-    if not redirected and policy is None:
+    pools = (
+        steady_pooling
+        and backend.name() == "tensorflow"
+        and any(map(_first_max_poolable, model.layers))
+    )
+    if not redirected and policy is None and not pools:
         return None
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = layer.get_config()
         if policy is not None:
             config["dtype"] = policy
-        new = layer.__class__.from_config(config)
+        kind = FirstMaxPooling2D if pools and _first_max_poolable(layer) else layer.__class__
+        new = kind.from_config(config)
         if redirected and getattr(getattr(layer, "activation", None), "__name__", "") == "relu":
             new.activation = redirected_relu
         return new
@@ -178,6 +208,8 @@ def stepping_clone(
     try:
         copy = keras.models.clone_model(model, clone_function=clone)
     except (ValueError, TypeError) as err:
+        if not redirected and policy is None:
+            return None  # only the pooling's cost was to change
         raise ValueError(
             f"Steps with {what} need a functional or sequential model to copy; "
             f"'{model.name}' could not be copied ({err})."
