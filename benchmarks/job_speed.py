@@ -22,7 +22,9 @@ so reruns skip them. Measured, per shape:
   and Xplique 2.0.2 (its own environment, ``benchmarks/xplique_env.sh``, in a subprocess
   per call), interleaved; each timed at two step counts (reduced: the peers are slow), so
   that its rate per step is the slope of the line through them and its fixed part (tracing,
-  compilation) the intercept, in each of three runs; image-steps per second, the job time
+  compilation) the intercept, in each of three runs (both counts at least
+  ``backend.ROUTED_FROM_STEPS``, from which featviz's render pools at a steady cost, so the
+  line joins two runs of one kind); image-steps per second, the job time
   extrapolated to 20 000 steps, and featviz's rate over each peer's as the median of the
   runs with their range.
 - ``render_step``: the render step at several batch sizes for one layer (throughput), and
@@ -1030,7 +1032,7 @@ def main() -> None:
     parser.add_argument("--fixed-steps", type=int, nargs=2, default=[1000, 2000])
     parser.add_argument("--auto-sample", type=int, default=4, help="units per layer compared")
     parser.add_argument(
-        "--peer-steps", type=int, nargs=2, default=[100, 400], help="the two step counts timed"
+        "--peer-steps", type=int, nargs=2, default=[300, 600], help="the two step counts timed"
     )
     parser.add_argument("--peer-repeats", type=int, default=3, help="runs of each peer timing")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128, 256])

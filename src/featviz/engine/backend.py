@@ -165,8 +165,8 @@ def max_pool(x: Any, size: tuple[int, int], padding: str) -> Any:
     pass reaches the forward op first, and inside the render's while loop the order it
     walks changes from one tracing to the next. Where it missed, Eigen's kernels took 29 of
     a conv3 step's 96 ms (128 images, one thread). Here the gradient is one small XLA
-    program, the same numbers at a steady cost (5 ms there), compiled in about 0.2 s for each shape (see
-    :data:`ROUTED_FROM_STEPS`). Other backends pool as Keras does.
+    program, the same numbers at a steady cost (5 ms there), compiled in about 0.2 s for
+    each shape (see :data:`ROUTED_FROM_STEPS`). Other backends pool as Keras does.
     """
     if name() != "tensorflow":
         return ops.max_pool(x, size, strides=size, padding=padding)
