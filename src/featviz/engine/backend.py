@@ -10,6 +10,7 @@ and ``jax.jit`` over a ``fori_loop`` on JAX, the path for GPUs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -205,18 +206,16 @@ def _route_to_first_max(x: Any, y: Any, dy: Any, size: tuple[int, int], same: bo
     return tf.pad(routed, [[0, 0], [0, h - cut.shape[1]], [0, w - cut.shape[2]], [0, 0]])
 
 
-_compiled_routing: dict[str, Callable] = {}
+@functools.cache
+def _compiled_routing() -> Callable:
+    """:func:`_route_to_first_max` compiled by XLA (one program per shape, kept)."""
+    import tensorflow as tf
+
+    return tf.function(_route_to_first_max, jit_compile=True, autograph=False)
 
 
 def _first_max_routing(x: Any, y: Any, dy: Any, size: tuple[int, int], same: bool) -> Any:
-    """:func:`_route_to_first_max` compiled by XLA (one program per shape, cached)."""
-    if "tf" not in _compiled_routing:
-        import tensorflow as tf
-
-        _compiled_routing["tf"] = tf.function(
-            _route_to_first_max, jit_compile=True, autograph=False
-        )
-    return _compiled_routing["tf"](x, y, dy, size=size, same=same)
+    return _compiled_routing()(x, y, dy, size=size, same=same)
 
 
 def compile_eval(fn: Callable) -> Callable:

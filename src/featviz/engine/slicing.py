@@ -173,9 +173,8 @@ def stepping_clone(
     """The copy of ``model`` (same weights) the steps climb: its ReLUs with redirected
     gradients (:func:`redirected_relu`) where ``redirected``, its layers computing in
     ``precision``, its max pooling by :class:`FirstMaxPooling2D` where ``steady_pooling``
-    (on TensorFlow; a render of many steps); ``None``
-    where the steps climb ``model`` itself (nothing to change, or only the pooling of a
-    model that cannot be copied).
+    (on TensorFlow; a render of many steps); ``None`` where the steps climb ``model`` itself
+    (nothing to change, or only the pooling of a model that cannot be copied).
 
     Covers ReLUs inside ``Conv2D`` and ``Dense`` layers and ``Activation('relu')`` layers;
     a model that cannot be cloned (subclassed) is refused with a message where it needs
