@@ -165,20 +165,24 @@ def test_each_help_offers_only_the_options_that_apply_in_plain_words(capsys):
 DIRECTIONS = '{"count": 2, "steps": 3000, "start": "grey"}'
 
 
-def run_directions(folder: Path, stop: signal.Signals | None = None):
+def run_directions(folder: Path, stop: signal.Signals | None = None, while_rendering=None):
     """``featviz study directions`` as Snakemake runs it, in ``folder`` (model ``m.keras``,
-    outputs in ``f``); with ``stop``, that signal is sent once its rendering has begun.
-    Returns the exit status and what it printed."""
+    outputs in ``f``); with ``stop``, that signal is sent once its rendering has begun, and
+    ``while_rendering`` is called with the job's process then. Returns the exit status and
+    what it printed."""
     command = [str(Path(sys.executable).parent / "featviz"), "study", "directions"]
     command += ["--rule", "directions", "--threads", "1", "--job", "conv1"]
     command += ["--model", "m.keras", "--out-dir", "f", "--settings", DIRECTIONS]
     job = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=folder)
     printed = b""
-    if stop is not None:
+    if stop is not None or while_rendering is not None:
         while b"render:" not in printed and job.poll() is None:
             printed += job.stderr.read1(4096)
         time.sleep(0.2)
-        job.send_signal(stop)
+        if while_rendering is not None:
+            while_rendering(job)
+        if stop is not None:
+            job.send_signal(stop)
     printed += job.communicate(timeout=300)[1]
     return job.returncode, printed.decode(errors="replace")
 
@@ -212,3 +216,20 @@ def test_a_stopped_job_leaves_nothing_and_its_rerun_equals_an_uninterrupted_one(
     for name, path in expected.items():
         if not name.endswith(".prov.json"):  # records hold their times
             assert rerun[name].read_bytes() == path.read_bytes(), name
+
+
+def test_a_one_thread_job_runs_tensorflow_on_one_thread(tmp_path, tiny_model):
+    """``--threads 1``: TensorFlow's pool that runs independent ops side by side has one
+    thread (``tf_Compute``), not one per core of the machine, so two jobs on two cores do
+    not contend for them."""
+    tiny_model.save(tmp_path / "m.keras")
+    pools = []
+
+    def count(job: subprocess.Popen) -> None:
+        tasks = Path(f"/proc/{job.pid}/task")
+        names = [(t / "comm").read_text().strip() for t in tasks.iterdir()]
+        pools.append(names.count("tf_Compute"))
+
+    code, printed = run_directions(tmp_path, while_rendering=count)
+    assert code == 0, printed[-2000:]
+    assert pools == [1]

@@ -335,9 +335,17 @@ def _write_records(args: argparse.Namespace, outcome: commands.Outcome, started:
     write_sidecars(recorded, base, captions)
 
 
+#: The variables that bound TensorFlow's threads: within an op (oneDNN's OpenMP and
+#: TensorFlow's own pool) and between ops. Left alone, the pool that runs independent ops
+#: side by side has a thread per core of the machine, so a one-thread job could take a
+#: second core from the job beside it. The bits are the same either way (measured on the
+#: demo's trainings and renders).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
 def _limit_threads(n: int) -> None:
     """Keep TensorFlow within the cores Snakemake gave this job."""
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+    for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
 
 
