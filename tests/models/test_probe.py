@@ -28,6 +28,19 @@ def test_unit_scores_reduce_inside_the_model_as_over_whole_maps(tiny_model):
     )
 
 
+def test_several_layers_scored_in_one_pass_give_each_layers_own_bits(tiny_model):
+    """One pass for conv1, conv2, fc1 and the logits equals a pass per layer, bit for bit
+    (the ablation ranks its units by them, and its choice must not depend on how)."""
+    images = np.random.default_rng(2).uniform(size=(70, 12, 12, 1)).astype("float32")
+    layers = ["conv2", "conv1", "fc2", "fc1"]
+    for reduce in ("mean", "max"):
+        together = probe.unit_scores_of(tiny_model, layers, images, batch_size=32, reduce=reduce)
+        assert list(together) == layers
+        for name in layers:
+            alone = probe.unit_scores(tiny_model, name, images, batch_size=32, reduce=reduce)
+            np.testing.assert_array_equal(together[name], alone, err_msg=f"{name} {reduce}")
+
+
 def test_layer_lookup_and_logits(tiny_model, colour_model):
     assert probe.layer_table(tiny_model).logits == "fc2"
     assert probe.get_layer(tiny_model, "conv1").filters == 4

@@ -110,14 +110,32 @@ def unit_scores(
     The reduction runs inside the model, so a batch's activation maps are never gathered
     for the whole split (conv1 of 26 032 colour test images would hold 3.4 GB).
     """
-    acts = get_layer(model, layer).output
-    if len(acts.shape) > 2:
-        positions = tuple(range(1, len(acts.shape) - 1))
-        acts = (keras.ops.max if reduce == "max" else keras.ops.mean)(acts, axis=positions)
-    scores = keras.Model(model.inputs[0], acts).predict(
+    return unit_scores_of(model, [layer], images, batch_size, reduce)[layer]
+
+
+def unit_scores_of(
+    model: keras.Model,
+    layers: Sequence[str],
+    images: np.ndarray,
+    batch_size: int = 256,
+    reduce: Literal["mean", "max"] = "mean",
+) -> dict[str, np.ndarray]:
+    """:func:`unit_scores` of several layers from one pass of ``images``: ``{layer: (N,
+    units)}``, the same bits as a pass per layer, which would read the first layers again
+    for each deeper one (the ablation's five layers of 26 032 colour test images: 16 s
+    against 50 s)."""
+    outputs = []
+    for name in layers:
+        acts = get_layer(model, name).output
+        if len(acts.shape) > 2:
+            positions = tuple(range(1, len(acts.shape) - 1))
+            acts = (keras.ops.max if reduce == "max" else keras.ops.mean)(acts, axis=positions)
+        outputs.append(acts)
+    scores = keras.Model(model.inputs[0], outputs).predict(
         np.asarray(images, dtype=np.float32), batch_size=batch_size, verbose=0
     )
-    return np.asarray(scores)
+    scores = scores if isinstance(scores, (list, tuple)) else [scores]
+    return {name: np.asarray(s) for name, s in zip(layers, scores, strict=True)}
 
 
 def units_on(model: keras.Model, layer: str, images: np.ndarray) -> list[int]:

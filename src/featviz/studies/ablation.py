@@ -320,8 +320,28 @@ class Scores:
     embeddings: dict[str, str | None]  # the judge layers of the two embeddings
 
 
+def ranking_scores(
+    model: Any, test: Split, settings: Settings, layer: str | None = None
+) -> dict[str, np.ndarray]:
+    """The scores :func:`choose_targets` ranks by, from one pass of the test images: each
+    sampled layer's units' mean activations and, with classes, the logits (with ``layer``,
+    only that layer's). They do not depend on the seed, so both seeds' samples share them."""
+    from featviz.models import probe
+
+    table = probe.layer_table(model)
+    layers = [name for name in settings["layers"] if layer in (None, name)]
+    if settings["classes"] and layer in (None, table.logits) and table.logits not in layers:
+        layers.append(table.logits)
+    return probe.unit_scores_of(model, layers, test.images) if layers else {}
+
+
 def choose_targets(
-    model: Any, test: Split, settings: Settings, seed: int, layer: str | None = None
+    model: Any,
+    test: Split,
+    settings: Settings,
+    seed: int,
+    layer: str | None = None,
+    scores: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[Target], dict[tuple[str, int], np.ndarray]]:
     """Every class (if asked) and a sample (seeded by ``seed``) of each layer's live units,
     maximized and minimized; and each one's score on every test image (a unit's mean
@@ -329,11 +349,14 @@ def choose_targets(
 
     A unit is live as :func:`featviz.units.live_units` says. With ``layer``, only that
     layer's targets, as they are in the whole list (each layer is sampled on its own).
+    ``scores``: :func:`ranking_scores` of the same layers, where the caller has them.
     """
     from featviz.engine import for_units
     from featviz.models import probe
 
     table = probe.layer_table(model)
+    if scores is None:
+        scores = ranking_scores(model, test, settings, layer)
     targets = []
     unit_acts = {}
     if settings["classes"] and layer in (None, table.logits):
@@ -344,12 +367,12 @@ def choose_targets(
         targets += [
             Target("min", table.logits, i, -o) for i, o in zip(indices, objectives, strict=True)
         ]
-        logits = probe.unit_scores(model, table.logits, test.images)
+        logits = scores[table.logits]
         unit_acts = {(table.logits, i): logits[:, i] for i in indices}
     for name in settings["layers"]:
         if layer not in (None, name):
             continue
-        means = probe.unit_scores(model, name, test.images)
+        means = scores[name]
         for i in sample_units(live_units(means), settings["units_per_layer"], seed):
             _, (objective,) = for_units(table, name, [i])
             unit_acts[(name, i)] = means[:, i]
@@ -867,8 +890,10 @@ class Ablation(Study):
         resources = job.resources(list(recipes.values()))
         names = list(recipes)
 
+        ranked_by = ranking_scores(model, test, settings)
+
         def sample(seed: int):
-            targets, unit_acts = choose_targets(model, test, settings, seed)
+            targets, unit_acts = choose_targets(model, test, settings, seed, scores=ranked_by)
             images, values = render_settings(
                 model, targets, recipes, resources, settings, seed, job.shards
             )
