@@ -39,6 +39,7 @@ def test_several_layers_scored_in_one_pass_give_each_layers_own_bits(tiny_model)
         for name in layers:
             alone = probe.unit_scores(tiny_model, name, images, batch_size=32, reduce=reduce)
             np.testing.assert_array_equal(together[name], alone, err_msg=f"{name} {reduce}")
+    assert probe.unit_scores_of(tiny_model, [], images) == {}
 
 
 def test_layer_lookup_and_logits(tiny_model, colour_model):

@@ -332,7 +332,7 @@ def ranking_scores(
     layers = [name for name in settings["layers"] if layer in (None, name)]
     if settings["classes"] and layer in (None, table.logits) and table.logits not in layers:
         layers.append(table.logits)
-    return probe.unit_scores_of(model, layers, test.images) if layers else {}
+    return probe.unit_scores_of(model, layers, test.images)
 
 
 def choose_targets(

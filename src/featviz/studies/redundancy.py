@@ -159,10 +159,12 @@ class Redundancy(Study):
         model = probe.load_model(job.model)
         test = to_model_input(load_prepared(job.require_data(self.name))["x_test"])
         rows, matrices = [], {}
+        # Peaks of the whole split reduced inside the model, every layer in one pass; whole
+        # maps of the first images only (a wide layer's maps of every test image need not
+        # fit in memory).
+        peaks = probe.unit_scores_of(model, settings["layers"], test, reduce="max")
         for layer in settings["layers"]:
-            # Peaks of the whole split reduced inside the model; whole maps of the first
-            # images only (a wide layer's maps of every test image need not fit in memory).
-            peak = probe.unit_scores(model, layer, test, reduce="max")
+            peak = peaks[layer]
             acts = probe.activations(model, test[:MAP_IMAGES], [layer], batch_size=256)[layer]
             responses = acts.reshape(-1, acts.shape[-1])
             active = active_share(peak)
