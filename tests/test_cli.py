@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -233,3 +234,23 @@ def test_a_one_thread_job_runs_tensorflow_on_one_thread(tmp_path, tiny_model):
     code, printed = run_directions(tmp_path, while_rendering=count)
     assert code == 0, printed[-2000:]
     assert pools == [1]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: NumPy's BLAS has one thread")
+def test_one_thread_also_bounds_numpys_blas_loaded_before_the_option_is_read():
+    """The command's modules load NumPy (and its BLAS, which reads its thread count then)
+    before ``--threads`` is parsed: the option must still leave BLAS one thread, as
+    Snakemake's variables would, so that a job run by hand sums in the same order."""
+    script = (
+        "import json, threadpoolctl, featviz.cli as cli\n"
+        "blas = lambda: [p['num_threads'] for p in threadpoolctl.threadpool_info()"
+        " if p['user_api'] == 'blas']\n"
+        "before = blas(); cli._limit_threads(1); print(json.dumps([before, blas()]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    before, after = json.loads(out.stdout.splitlines()[-1])
+    assert before and max(before) > 1, before  # the machine's cores, as a hand-run starts
+    assert after == [1] * len(before)

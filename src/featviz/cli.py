@@ -344,9 +344,19 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP
 
 
 def _limit_threads(n: int) -> None:
-    """Keep TensorFlow within the cores Snakemake gave this job."""
+    """Keep TensorFlow and NumPy within the cores Snakemake gave this job.
+
+    The variables reach the libraries loaded from here on; NumPy's BLAS is loaded already
+    (it read its thread count at import), so threadpoolctl bounds it in place. Without
+    that a job started by hand with ``--threads 1`` summed NumPy's matrix products in
+    another order than the same job under Snakemake, which sets the variables before
+    Python starts: the redundancy study's correlations differed in their last bits.
+    """
+    from threadpoolctl import threadpool_limits
+
     for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
+    threadpool_limits(limits=n)
 
 
 if __name__ == "__main__":
