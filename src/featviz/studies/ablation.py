@@ -609,10 +609,58 @@ def _along(mask: np.ndarray, images: np.ndarray) -> np.ndarray:
     return mask.reshape(mask.shape + (1,) * (images.ndim - mask.ndim))
 
 
+def _outputs(net: Any, x: np.ndarray, layer: str) -> np.ndarray:
+    """``layer``'s outputs for the images ``x``, in batches."""
+    from featviz.models import probe
+
+    return probe.activations(net, x, [layer], batch_size=256)[layer]
+
+
+def _pooled(judge: Any, x: np.ndarray, layer: str) -> np.ndarray:
+    """The judge's ``layer`` for the images ``x``, averaged over positions."""
+    acts = _outputs(judge, x, layer)
+    return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
+
+
+@dataclass(frozen=True)
+class Natural:
+    """What rendered images are measured against: the test images seen by the model and
+    the judge. It does not depend on the sample's seed, so both seeds' measures share one
+    pass (at the paper's size, the judge reading every test image twice is most of it)."""
+
+    real: np.ndarray  # the test images that plausibility compares with
+    real_emb: np.ndarray  # the model's embedding of them
+    class_means: np.ndarray  # each class's mean test image
+    first: np.ndarray  # the judge's embedding of every test image
+    second: np.ndarray | None  # its last conv layer, pooled (None without one)
+    embeddings: dict[str, str | None]  # the judge layers of the two embeddings
+
+
+def natural_outputs(model: Any, judge: Any, test: Split, settings: Settings) -> Natural:
+    """The test images' side of every measure, computed once per job."""
+    from featviz.models import probe
+
+    judged = probe.layer_table(judge)
+    real = np.random.default_rng(settings["seed"]).choice(
+        len(test.images), min(PLAUSIBILITY_IMAGES, len(test.images)), replace=False
+    )
+    # the measure checked in a second embedding: the judge's last conv layer, pooled
+    second = judged.conv_layers()[-1] if judged.conv_layers() else None
+    return Natural(
+        real=real,
+        real_emb=_outputs(model, test.images[real], probe.layer_table(model).embedding_layer()),
+        class_means=metrics.class_means(test.images, test.labels, len(test.class_names)),
+        first=_outputs(judge, test.images, judged.embedding_layer()),
+        second=None if second is None else _pooled(judge, test.images, second),
+        embeddings={"first": judged.embedding_layer(), "second": second},
+    )
+
+
 def measure(
     model: Any,
     judge: Any,
     test: Split,
+    natural: Natural,
     targets: Sequence[Target],
     unit_acts: Mapping[tuple[str, int], np.ndarray],
     images: np.ndarray,
@@ -628,30 +676,14 @@ def measure(
     grid = values.shape
     hf = metrics.high_frequency_share(flat).reshape(grid)
 
-    def outputs(net: Any, x: np.ndarray, layer: str) -> np.ndarray:
-        return probe.activations(net, x, [layer], batch_size=256)[layer]
-
     table, judged = probe.layer_table(model), probe.layer_table(judge)
-    judge_logits = outputs(judge, flat, judged.logits).reshape(*grid, -1)
-    embed = table.embedding_layer()
-    model_emb = outputs(model, flat, embed).reshape(*grid, -1)
-    real = np.random.default_rng(settings["seed"]).choice(
-        len(test.images), min(PLAUSIBILITY_IMAGES, len(test.images)), replace=False
-    )
-    real_emb = outputs(model, test.images[real], embed)
-    means = metrics.class_means(test.images, test.labels, len(test.class_names))
-    judge_images = outputs(judge, flat, judged.embedding_layer()).reshape(*grid, -1)
-    judge_natural = outputs(judge, test.images, judged.embedding_layer())
-    # the measure checked in a second embedding: the judge's last conv layer, pooled
-    second = judged.conv_layers()[-1] if judged.conv_layers() else None
-
-    def pooled(x: np.ndarray) -> np.ndarray:
-        acts = outputs(judge, x, second)
-        return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
-
+    judge_logits = _outputs(judge, flat, judged.logits).reshape(*grid, -1)
+    model_emb = _outputs(model, flat, table.embedding_layer()).reshape(*grid, -1)
+    real, means = natural.real, natural.class_means
+    judge_images = _outputs(judge, flat, judged.embedding_layer()).reshape(*grid, -1)
+    second = natural.embeddings["second"]
     if second is not None:
-        second_images = pooled(flat).reshape(*grid, -1)
-        second_natural = pooled(test.images)
+        second_images = _pooled(judge, flat, second).reshape(*grid, -1)
     afc_second = np.full((len(names), len(targets)), np.nan)
 
     maximized = [t for t, target in enumerate(targets) if target.kind != "min"]
@@ -669,7 +701,7 @@ def measure(
     diversity = np.full((len(names), len(targets)), np.nan)
     for s, _ in enumerate(names):
         first = score_units(
-            judge_natural,
+            natural.first,
             acts,
             judge_images[s, maximized],
             judge_images[s, minimized],
@@ -681,7 +713,7 @@ def measure(
         ceiling[maximized] = first.ceiling
         if second is not None:
             afc_second[s, maximized] = two_afc_per_unit(
-                second_natural,
+                natural.second,
                 acts,
                 second_images[s, maximized],
                 second_images[s, minimized],
@@ -705,7 +737,7 @@ def measure(
                     "transferability": metrics.transferability(judge_logits[s, t], c),
                     "class_ssim": metrics.class_similarity(images[s, t], c, means),
                     "plausibility": metrics.plausibility(
-                        model_emb[s, t], c, real_emb, test.labels[real]
+                        model_emb[s, t], c, natural.real_emb, test.labels[real]
                     ),
                 }
                 found["transfer"] += list(measured["transferability"])
@@ -741,7 +773,6 @@ def measure(
         }
         row["score"] = row["two_afc"][0]
         rows.append(row)
-    embeddings = {"first": judged.embedding_layer(), "second": second}
     return Scores(
         rows,
         per_image,
@@ -750,7 +781,7 @@ def measure(
         afc,
         ceiling,
         afc_second,
-        embeddings,
+        natural.embeddings,
     )
 
 
@@ -891,13 +922,16 @@ class Ablation(Study):
         names = list(recipes)
 
         ranked_by = ranking_scores(model, test, settings)
+        natural = natural_outputs(model, judge, test, settings)
 
         def sample(seed: int):
             targets, unit_acts = choose_targets(model, test, settings, seed, scores=ranked_by)
             images, values = render_settings(
                 model, targets, recipes, resources, settings, seed, job.shards
             )
-            scores = measure(model, judge, test, targets, unit_acts, images, values, settings)
+            scores = measure(
+                model, judge, test, natural, targets, unit_acts, images, values, settings
+            )
             chosen = choose(names, recipes, scores.two_afc, scores.ceiling, targets, seed)
             return targets, unit_acts, images, values, scores, chosen
 
