@@ -616,9 +616,8 @@ def _outputs(net: Any, x: np.ndarray, layer: str) -> np.ndarray:
     return probe.activations(net, x, [layer], batch_size=256)[layer]
 
 
-def _pooled(judge: Any, x: np.ndarray, layer: str) -> np.ndarray:
-    """The judge's ``layer`` for the images ``x``, averaged over positions."""
-    acts = _outputs(judge, x, layer)
+def _pooled(acts: np.ndarray) -> np.ndarray:
+    """A layer's outputs averaged over positions (the second embedding)."""
     return acts.mean(axis=tuple(range(1, acts.ndim - 1))) if acts.ndim > 2 else acts
 
 
@@ -626,7 +625,7 @@ def _pooled(judge: Any, x: np.ndarray, layer: str) -> np.ndarray:
 class Natural:
     """What rendered images are measured against: the test images seen by the model and
     the judge. It does not depend on the sample's seed, so both seeds' measures share one
-    pass (at the paper's size, the judge reading every test image twice is most of it)."""
+    pass (at the paper's size, the judge's pass over every test image is most of it)."""
 
     real: np.ndarray  # the test images that plausibility compares with
     real_emb: np.ndarray  # the model's embedding of them
@@ -645,14 +644,16 @@ def natural_outputs(model: Any, judge: Any, test: Split, settings: Settings) -> 
         len(test.images), min(PLAUSIBILITY_IMAGES, len(test.images)), replace=False
     )
     # the measure checked in a second embedding: the judge's last conv layer, pooled
+    first = judged.embedding_layer()
     second = judged.conv_layers()[-1] if judged.conv_layers() else None
+    seen = probe.activations(judge, test.images, [first, *([second] if second else [])], 256)
     return Natural(
         real=real,
         real_emb=_outputs(model, test.images[real], probe.layer_table(model).embedding_layer()),
         class_means=metrics.class_means(test.images, test.labels, len(test.class_names)),
-        first=_outputs(judge, test.images, judged.embedding_layer()),
-        second=None if second is None else _pooled(judge, test.images, second),
-        embeddings={"first": judged.embedding_layer(), "second": second},
+        first=seen[first],
+        second=None if second is None else _pooled(seen[second]),
+        embeddings={"first": first, "second": second},
     )
 
 
@@ -676,14 +677,18 @@ def measure(
     grid = values.shape
     hf = metrics.high_frequency_share(flat).reshape(grid)
 
-    table, judged = probe.layer_table(model), probe.layer_table(judge)
-    judge_logits = _outputs(judge, flat, judged.logits).reshape(*grid, -1)
+    table = probe.layer_table(model)
     model_emb = _outputs(model, flat, table.embedding_layer()).reshape(*grid, -1)
     real, means = natural.real, natural.class_means
-    judge_images = _outputs(judge, flat, judged.embedding_layer()).reshape(*grid, -1)
-    second = natural.embeddings["second"]
+    # what the judge makes of the rendered images, every layer the measures read in one pass
+    embedding, second = natural.embeddings["first"], natural.embeddings["second"]
+    logits = probe.layer_table(judge).logits
+    judge_layers = [logits, embedding, *([second] if second is not None else [])]
+    judged = probe.activations(judge, flat, judge_layers, batch_size=256)
+    judge_logits = judged[logits].reshape(*grid, -1)
+    judge_images = judged[embedding].reshape(*grid, -1)
     if second is not None:
-        second_images = _pooled(judge, flat, second).reshape(*grid, -1)
+        second_images = _pooled(judged[second]).reshape(*grid, -1)
     afc_second = np.full((len(names), len(targets)), np.nan)
 
     maximized = [t for t, target in enumerate(targets) if target.kind != "min"]
