@@ -85,35 +85,21 @@ ORPHANS: list[str] = []
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """The run left alone and the run killed along the way, side by side: the killed run
-    waits on its kills and Snakemake's restarts, the other fills the cores meanwhile."""
-    first, second = (tmp_path_factory.mktemp(name) for name in ("first", "second"))
-    for workdir in (first, second):
+    runs = []
+    for name in ("first", "second"):
+        workdir = tmp_path_factory.mktemp(name)
         (workdir / "small.yaml").write_text(yaml.safe_dump(SMALL))
-    with (first / "run.log").open("w") as log:
-        alone = subprocess.Popen(
-            run_args(first), cwd=first, stdout=log, stderr=subprocess.STDOUT, env=ENV
+        if name == "second":
+            KILLED.extend(kill_along_the_way(workdir, random.Random(17)))
+            assert len(KILLED) == len(SCHEDULE), KILLED
+            assert "--model-name cnn3" in KILLED[0], KILLED
+            assert any(" study " in k for k in KILLED), KILLED
+        result = snakemake(
+            workdir, "--configfile", str(workdir / "small.yaml"), "--rerun-incomplete"
         )
-    try:
-        KILLED.extend(kill_along_the_way(second, random.Random(17)))
-        assert len(KILLED) == len(SCHEDULE), KILLED
-        assert "--model-name cnn3" in KILLED[0], KILLED
-        assert any(" study " in k for k in KILLED), KILLED
-        result = snakemake(second, "--configfile", str(second / "small.yaml"), "--rerun-incomplete")
         assert result.returncode == 0, result.stderr[-4000:]
-        assert alone.wait(timeout=900) == 0, (first / "run.log").read_text()[-4000:]
-    finally:
-        if alone.poll() is None:
-            alone.kill()
-    return [first, second]
-
-
-def run_args(workdir: Path) -> list[str]:
-    """The Snakemake command of a run of ``SMALL`` in ``workdir`` on 2 cores."""
-    return [
-        *(sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")),
-        *("-d", str(workdir), "--cores", "2", "--configfile", str(workdir / "small.yaml")),
-    ]
+        runs.append(workdir)
+    return runs
 
 
 def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
@@ -124,7 +110,8 @@ def kill_along_the_way(workdir: Path, rng: random.Random) -> list[str]:
     leaves Snakemake to clean up after a failed job. A run that ends before it starts a job
     to kill ends the loop, with Snakemake's last lines as the reason."""
     kills = []
-    args = run_args(workdir)
+    args = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+    args += ["-d", str(workdir), "--cores", "2", "--configfile", str(workdir / "small.yaml")]
     for i, (wanted, sent) in enumerate(SCHEDULE):
         log = workdir / f"kill-{i}.log"
         with log.open("w") as out:
