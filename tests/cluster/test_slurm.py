@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import LOCAL_CLUSTER, ROOT, SLURM_STARTED
+from tests.integration.conftest import RUN_TIMEOUT
 from tests.tiny import sections
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
@@ -141,7 +142,7 @@ def cluster_run(local_slurm, tmp_path_factory):
     dry = run_snakemake(workdir, *common, "-n", timeout=120)
     assert dry.returncode == 0, dry.stderr[-4000:]
     counts = job_counts(dry.stdout + dry.stderr)
-    run = run_snakemake(workdir, *common, *LOCAL_CLUSTER_ARGS, timeout=900)
+    run = run_snakemake(workdir, *common, *LOCAL_CLUSTER_ARGS, timeout=RUN_TIMEOUT)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-6000:]
     return workdir, counts, log

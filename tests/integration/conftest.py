@@ -62,8 +62,14 @@ TINY = {
 }
 
 
+#: How long a test's Snakemake run may take before it counts as hung: a guard, not a measure
+#: of speed. The tiny demo DAG took 645 s beside the other worker's runs in one fresh-clone
+#: test run on the slow state of the 2-core Xeon, and more than 900 s in the next.
+RUN_TIMEOUT = 1800
+
+
 def snakemake(
-    workdir: Path, *args: str, timeout: int = 900, env: dict[str, str] | None = None
+    workdir: Path, *args: str, timeout: int = RUN_TIMEOUT, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
