@@ -25,6 +25,17 @@ SLURM_STARTED = Path(tempfile.gettempdir()) / "featviz-tests-started-slurm"
 LOCAL_CLUSTER = ROOT / "profiles" / "slurm" / "local-cluster.sh"
 
 
+def start_local_cluster(timeout: int) -> subprocess.CompletedProcess:
+    """Start the one-node SLURM cluster (a start with it up changes nothing); if it was not
+    up, it is stopped when the whole run ends (:func:`pytest_sessionfinish`), even if it
+    did not start."""
+    if subprocess.run(["bash", str(LOCAL_CLUSTER), "status"], capture_output=True).returncode:
+        SLURM_STARTED.touch()
+    return subprocess.run(
+        ["bash", str(LOCAL_CLUSTER), "start"], capture_output=True, text=True, timeout=timeout
+    )
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """In the run's own process, before any test: where the cluster test would start the
     local SLURM cluster anyway (root, SLURM and the executor plugin installed), start it
@@ -39,13 +50,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         or importlib.util.find_spec("snakemake_executor_plugin_slurm") is None
     ):
         return
-    up = subprocess.run(["bash", str(LOCAL_CLUSTER), "status"], capture_output=True)
-    if up.returncode == 0:
-        return
-    SLURM_STARTED.touch()  # stopped by pytest_sessionfinish, even if it did not start
-    started = subprocess.run(
-        ["bash", str(LOCAL_CLUSTER), "start"], capture_output=True, text=True, timeout=300
-    )
+    started = start_local_cluster(timeout=300)
     if started.returncode != 0:  # the cluster test says why, or skips
         print(f"\nlocal SLURM cluster not started: {started.stderr.strip()[-500:]}")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import LOCAL_CLUSTER, ROOT, SLURM_STARTED
+from tests.conftest import LOCAL_CLUSTER, ROOT, start_local_cluster
 from tests.integration.conftest import RUN_TIMEOUT
 from tests.tiny import sections
 
@@ -118,12 +118,8 @@ def local_slurm():
     done, if it started it)."""
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         unavailable("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    if subprocess.run(["bash", str(LOCAL_CLUSTER), "status"], capture_output=True).returncode != 0:
-        SLURM_STARTED.touch()  # stopped when the whole run ends (tests/conftest.py)
     try:
-        started = subprocess.run(
-            ["bash", str(LOCAL_CLUSTER), "start"], capture_output=True, text=True, timeout=900
-        )
+        started = start_local_cluster(timeout=900)
     except subprocess.TimeoutExpired:
         unavailable(f"{LOCAL_CLUSTER.name} start did not finish within 15 minutes")
     print(started.stdout + started.stderr, file=sys.stderr)
