@@ -10,8 +10,8 @@ export PATH := $(BIN):$(PATH)
 .PHONY: setup demo test lint docs paper-dry-run rulegraph html-report clean bench
 
 # The demo's environment: featviz and its CPU backend, nothing more. Every job of the DAG
-# starts a Python that imports TensorFlow, which also imports JAX and pandas where they are
-# installed (about a second more per job).
+# starts a Python that imports Keras and TensorFlow (without the optional packages they
+# would import too: src/featviz/lean_import.py).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -23,7 +23,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner out of logs
 
-from featviz import __version__, commands, stopping  # noqa: E402
+from featviz import __version__, commands, lean_import, stopping  # noqa: E402
 from featviz.failures import (  # noqa: E402
     EXPECTED_ERRORS,
     check_names,
@@ -232,9 +232,11 @@ def commands_table() -> dict[str, tuple[commands.Handler, str, list[Option]]]:
     }
 
 
-#: The subcommands that run TensorFlow (``--threads`` limits it); and those that write no
-#: file, so no provenance record (``--rule`` names the rule in records).
+#: The subcommands that run TensorFlow (``--threads`` limits it); those that load Keras
+#: (imported lean: :mod:`featviz.lean_import`); and those that write no file, so no
+#: provenance record (``--rule`` names the rule in records).
 USES_TENSORFLOW = frozenset({"train", "train-prior", "import-model", "study"})
+USES_KERAS = USES_TENSORFLOW | {"atlas"}
 WRITES_NOTHING = frozenset({"provenance", "times"})
 
 
@@ -283,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             check_output_location(args)
             check_names(args)
+            if args.command in USES_KERAS:
+                lean_import.import_keras()
             outcome = args.handler(args)
             stopping.check()
             _write_records(args, outcome, started)
