@@ -49,8 +49,12 @@ def module_path(module: str) -> Path | None:
     return None
 
 
-def _imported(module: str, path: Path) -> set[str]:
-    """The featviz modules ``module``'s source imports, anywhere in it."""
+@functools.cache
+def _imported(module: str) -> frozenset[str]:
+    """The featviz modules ``module``'s source imports, anywhere in it (each source is read
+    once a process: the Snakefile asks for the closures of every study, which share most of
+    their modules)."""
+    path = module_path(module)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -65,7 +69,7 @@ def _imported(module: str, path: Path) -> set[str]:
             found.add(base)
             # ``from featviz import metrics`` imports a module, not a name
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {m for m in found if module_path(m) is not None}
+    return frozenset(m for m in found if module_path(m) is not None)
 
 
 @functools.cache
@@ -81,7 +85,7 @@ def closure(module: str) -> tuple[str, ...]:
         seen.add(current)
         # Only what is named: a parent package runs on import too, but what it holds (the
         # studies' registry, re-exports) reaches a job's outputs only through what it names.
-        todo += sorted(_imported(current, module_path(current)))
+        todo += sorted(_imported(current))
     return tuple(sorted(seen))
 
 
