@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import LOCAL_CLUSTER, ROOT, start_local_cluster
-from tests.integration.conftest import RUN_TIMEOUT
+from tests.integration.conftest import RUN_TIMEOUT, snakemake
 from tests.tiny import sections
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
@@ -91,19 +91,6 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-        + [*args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=workdir,
-    )
-
-
 def job_counts(dry_run: str) -> Counter:
     """``rule -> jobs`` from the job stats a dry run prints."""
     table = dry_run.split("Job stats:", 1)[1].split("total", 1)[0]
@@ -135,10 +122,10 @@ def cluster_run(local_slurm, tmp_path_factory):
     config = workdir / "small.yaml"
     config.write_text(yaml.safe_dump(SMALL))
     common = ("--workflow-profile", str(PROFILE), "--configfile", str(config))
-    dry = run_snakemake(workdir, *common, "-n", timeout=120)
+    dry = snakemake(workdir, *common, "-n", timeout=120, cores=None)
     assert dry.returncode == 0, dry.stderr[-4000:]
     counts = job_counts(dry.stdout + dry.stderr)
-    run = run_snakemake(workdir, *common, *LOCAL_CLUSTER_ARGS, timeout=RUN_TIMEOUT)
+    run = snakemake(workdir, *common, *LOCAL_CLUSTER_ARGS, timeout=RUN_TIMEOUT, cores=None)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-6000:]
     return workdir, counts, log

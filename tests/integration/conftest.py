@@ -69,8 +69,14 @@ RUN_TIMEOUT = 1800
 
 
 def snakemake(
-    workdir: Path, *args: str, timeout: int = RUN_TIMEOUT, env: dict[str, str] | None = None
+    workdir: Path,
+    *args: str,
+    timeout: int = RUN_TIMEOUT,
+    env: dict[str, str] | None = None,
+    cores: int | None = 2,
 ) -> subprocess.CompletedProcess:
+    """The package's Snakefile run by ``snakemake`` in ``workdir`` on ``cores`` (None: as
+    ``args`` or a profile say, as on a cluster), with this interpreter's scripts on PATH."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -85,8 +91,7 @@ def snakemake(
             str(ROOT / "Snakefile"),
             "-d",
             str(workdir),
-            "--cores",
-            "2",
+            *(["--cores", str(cores)] if cores is not None else []),
             *args,
         ],
         capture_output=True,
