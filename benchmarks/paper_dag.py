@@ -140,10 +140,15 @@ def parse_dry_run(text: str) -> list[PlannedJob]:
 
 
 def snakemake(workdir: Path, configs: list[Path], *args: str, check: bool = True) -> str:
-    """Snakemake on the package's Snakefile in ``workdir``; its printout."""
+    """Snakemake on the package's Snakefile in ``workdir``; its printout.
+
+    A job that has run is not run again because the code or its parameters changed since
+    (``--rerun-triggers mtime``): the runs are measurements of hours, and taking one up after
+    a commit would otherwise render every measured shard again. Delete a job's outputs to
+    measure it again; its ``.prov.json`` says which code it ran."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-    command += [*args, "--configfile", *map(str, configs)]
+    command += ["--rerun-triggers", "mtime", *args, "--configfile", *map(str, configs)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     if check and done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
