@@ -209,6 +209,45 @@ def test_variants_render_as_if_each_ran_alone(tiny_model):
         )
 
 
+def test_a_variants_transform_penalty_and_edit_see_only_its_images(tiny_model):
+    """In a mixed batch each variant's parts are computed for its own images, not for the
+    whole batch and then discarded: what made the ablation's steps cost the sum of all its
+    settings' parts. Each part records the batch it is given (when the step is traced)."""
+    from featviz.engine import Variant, jitter
+    from featviz.engine.regularizers import Regularizer
+    from featviz.engine.transforms import Transform
+
+    seen = {"transform": [], "penalty": [], "edit": []}
+
+    def probe(part, fn):
+        def record(x, *rest):
+            seen[part].append(int(x.shape[0]))
+            return fn(x, *rest)
+
+        return record
+
+    shift = jitter(1)
+    variants = [
+        Variant(),
+        Variant(transforms=Transform("probe", probe("transform", shift.fn))),
+        Variant(regularizers=(Regularizer("sq", 0.5, probe("penalty", lambda x: x[:, 0, 0, 0])),)),
+        Variant(regularizers=(Regularizer("keep", every=2, edit=probe("edit", lambda x, g: x)),)),
+    ]
+    objective = channel("conv2", 1)
+    result = render(
+        tiny_model,
+        [objective] * 8,
+        variants=variants,
+        variant_of=[0, 1, 2, 3, 0, 1, 1, 2],
+        steps=4,
+        seed=3,
+        progress=False,
+    )
+    assert set(seen["transform"]) == {3} and set(seen["penalty"]) == {2}
+    assert set(seen["edit"]) == {1}
+    assert np.isfinite(result.images).all()
+
+
 def test_evaluate_gives_the_render_loops_values(tiny_model):
     from featviz.engine import evaluate
 
