@@ -65,6 +65,7 @@ from featviz.engine.params import pixel  # noqa: E402
 from featviz.models import probe  # noqa: E402
 from featviz.models.build import build_model  # noqa: E402
 from featviz.models.spec import Architecture  # noqa: E402
+from featviz.models.train import compiled_model  # noqa: E402
 from featviz.settings import load_config_file, validate_section  # noqa: E402
 from featviz.studies.base import Job  # noqa: E402
 from featviz.studies.filters import STUDY, _indices  # noqa: E402
@@ -161,12 +162,7 @@ def trained_model(shape: str, data: Path, epochs: int) -> tuple[Path, dict]:
     arrays = load_prepared(data)
     arch = Architecture.from_config(paper()["models"]["cnn3"], "models.cnn3")
     x, y = to_model_input(arrays["x_train"]), arrays["y_train"].astype(np.int64)
-    model = build_model(arch, x.shape[1:], len(arrays["class_names"]), seed=0)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model = compiled_model(arch, x.shape[1:], len(arrays["class_names"]), 0, 1e-3)
     start = time.perf_counter()
     model.fit(x, y, batch_size=50, epochs=epochs, verbose=0, shuffle=True)
     seconds = time.perf_counter() - start

@@ -54,6 +54,24 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def compiled_model(
+    arch: Architecture,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    seed: int,
+    learning_rate: float,
+) -> keras.Model:
+    """``arch`` built from ``seed`` and compiled as :func:`train` trains it: Adam, the
+    cross-entropy of the logits, accuracy."""
+    model = build_model(arch, input_shape, n_classes, seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, name="adam"),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
 def train(
     data: str | Path,
     arch: Architecture,
@@ -104,12 +122,7 @@ def train(
     if resumed:
         model, best_weights, progress = resumed
     else:
-        model = build_model(arch, x_train.shape[1:], n_classes, seed)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate, name="adam"),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
+        model = compiled_model(arch, x_train.shape[1:], n_classes, seed, learning_rate)
         best_weights, progress = None, Progress()
     validation = (
         (to_model_input(arrays["x_val"]), arrays["y_val"]) if len(arrays["x_val"]) else None
