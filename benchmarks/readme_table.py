@@ -5,9 +5,10 @@ table of starts from ``benchmarks/reach.json``.
 The tables sit between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
 ``docs/performance.md``, between ``<!-- reach:start -->`` and ``<!-- reach:end -->`` (and the
 ``dictionary`` and ``accentuation`` markers, from ``benchmarks/dictionary_fit.json`` and
-``benchmarks/accentuation.json``) in
-``docs/measures.md``; this script replaces what is there, so the docs never quote a number
-the benchmark did not produce.
+``benchmarks/accentuation.json``) in ``docs/measures.md``, and the paper DAG's (the
+``paper-dag`` and ``core-bound`` markers, from ``benchmarks/paper_dag.json`` and
+``benchmarks/core_bound.json``) in ``docs/performance.md``; this script replaces what is
+there, so the docs never quote a number the benchmark did not produce.
 ``tests/test_benchmark_table.py`` checks that they agree.
 """
 
@@ -25,6 +26,7 @@ REACH_START, REACH_END = "<!-- reach:start -->", "<!-- reach:end -->"
 DICTIONARY_START, DICTIONARY_END = "<!-- dictionary:start -->", "<!-- dictionary:end -->"
 ACCENTUATION_START, ACCENTUATION_END = "<!-- accentuation:start -->", "<!-- accentuation:end -->"
 PAPER_DAG_START, PAPER_DAG_END = "<!-- paper-dag:start -->", "<!-- paper-dag:end -->"
+CORE_BOUND_START, CORE_BOUND_END = "<!-- core-bound:start -->", "<!-- core-bound:end -->"
 LABELS = {
     "featviz": "featviz `render` (graph mode, truncated, channel-sliced)",
     "featviz_regularized": "featviz with `default_set()` regularizers",
@@ -483,6 +485,39 @@ def paper_dag_table(dag: dict) -> str:
     return "\n".join(lines)
 
 
+def core_bound_table(bound: dict) -> str:
+    """The paper's training and render steps against the matrix-multiply peak of as many
+    threads (``benchmarks/core_bound.json``): per thread count, kind and shape, the median
+    step with its range, its rate and its share of the peak."""
+    what = {
+        "train": "training step (batch {batch})",
+        "render": "render step ({images} {layer} units)",
+    }
+    lines = [
+        "| threads | step | shape | ms a step (range) | GFLOP/s | share of the peak |",
+        "| ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for n, run in bound["summary"].items():
+        for kind in ("train", "render"):
+            for shape, r in run[kind].items():
+                sample = bound["runs"][0][kind][shape]
+                low, high = r["ms_range"]
+                lines.append(
+                    f"| {n} | {what[kind].format(**sample)} | {shape} | {r['ms_per_step']:.0f} "
+                    f"({low:.0f} to {high:.0f}) | {r['gflops']:.0f} | {r['share_of_peak']:.0%} |"
+                )
+    peaks = ", ".join(
+        f"{run['peak_gflops']:.0f} GFLOP/s on {n} thread{'s' if n != '1' else ''}"
+        for n, run in bound["summary"].items()
+    )
+    lines += [
+        "",
+        f"{bound['machine']['cpu']}, {bound['machine']['cores']} cores; medians of "
+        f"{bound['repeats']} runs; the float32 matrix-multiply peak (median): {peaks}.",
+    ]
+    return "\n".join(lines)
+
+
 def replace_between(text: str, start: str, end: str, body: str, where: str = "the page") -> str:
     """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``body``."""
     if start not in text or end not in text:
@@ -520,6 +555,13 @@ def main() -> None:
             MEASURES_PAGE,
         ),
         (load("paper_dag.json"), paper_dag_table, PAPER_DAG_START, PAPER_DAG_END, PERFORMANCE_PAGE),
+        (
+            load("core_bound.json"),
+            core_bound_table,
+            CORE_BOUND_START,
+            CORE_BOUND_END,
+            PERFORMANCE_PAGE,
+        ),
     )
     for found, write, start, end, page in measured:
         if found is not None:

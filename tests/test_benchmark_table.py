@@ -175,3 +175,25 @@ def test_paper_dag_table_matches_its_json():
     for n in ("2", "8"):
         assert dag["critical_path"]["seconds"] <= walls[n] + 1e-6
         assert walls[n] >= dag["job_seconds"] / int(n) - 1e-6
+
+
+def test_core_bound_table_matches_its_json():
+    """The table of the paper's training and render steps against the machine's peak is the
+    one benchmarks/core_bound.json gives, and each figure is the median of its runs."""
+    from benchmarks.readme_table import CORE_BOUND_END, CORE_BOUND_START, core_bound_table
+
+    bound = _load("core_bound.json")
+    if bound is None:
+        return
+    assert not bound["quick"]
+    page = PERFORMANCE_PAGE.read_text()
+    section = page.split(CORE_BOUND_START, 1)[1].split(CORE_BOUND_END, 1)[0].strip()
+    assert section == core_bound_table(bound)
+    for n, summary in bound["summary"].items():
+        runs = [run for run in bound["runs"] if str(run["threads"]) == n]
+        assert len(runs) == bound["repeats"] >= 3
+        for kind in ("train", "render"):
+            for shape, entry in summary[kind].items():
+                steps = [run[kind][shape]["ms_per_step"] for run in runs]
+                assert entry["ms_per_step"] == pytest.approx(np.median(steps))
+                assert 0 < entry["share_of_peak"] <= 1
