@@ -38,24 +38,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "core_bound.json"
 SHAPES = {"28x28x1": (28, 28, 1), "32x32x3": (32, 32, 3)}
-#: The variables that bound TensorFlow's threads (as ``featviz --threads`` sets them).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def training_flops_per_image(model) -> int:
     """Forward, weight gradients and the gradients back to the first layer's input."""
-    import keras
-    import numpy as np
+    from benchmarks.flops import layer_macs
 
-    macs = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense):
-            positions = (
-                int(np.prod(layer.output.shape[1:3]))
-                if isinstance(layer, keras.layers.Conv2D)
-                else 1
-            )
-            macs.append(positions * int(np.prod(layer.kernel.shape)))
+    macs = [m for m in map(layer_macs, model.layers) if m]
     return 2 * (2 * sum(macs) + sum(macs[1:]))
 
 
@@ -78,10 +67,11 @@ def measure_training(shape: tuple[int, ...], quick: bool) -> dict:
     from featviz.models.spec import Architecture
     from featviz.models.train import compiled_model, seed_everything
 
-    settings = paper()["train"]
+    config = paper()
+    settings = config["train"]
     batch = int(settings["batch_size"])
     seed_everything(settings["seed"])
-    arch = Architecture.from_config(paper()["models"]["cnn3"], "models.cnn3")
+    arch = Architecture.from_config(config["models"]["cnn3"], "models.cnn3")
     model = compiled_model(arch, shape, 10, 0, settings["learning_rate"])
     short, long = (2, 6) if quick else (40, 240)
     rng = np.random.default_rng(0)
@@ -153,6 +143,8 @@ def child(threads: int, renders: bool, quick: bool) -> dict:
 
 
 def run_child(threads: int, renders: bool, quick: bool) -> dict:
+    from featviz.cli import THREAD_VARIABLES  # as ``featviz --threads`` sets them
+
     env = {**os.environ, **{var: str(threads) for var in THREAD_VARIABLES}}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = [sys.executable, "-m", "benchmarks.core_bound", "--child", str(threads)]

@@ -39,6 +39,7 @@ import keras  # noqa: E402  (Keras 3, used by featviz)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.flops import layer_macs  # noqa: E402
 from featviz.engine import channel, class_logit, default_set, pixel, render  # noqa: E402
 from featviz.models.build import build_model  # noqa: E402
 from featviz.models.spec import Architecture  # noqa: E402
@@ -63,17 +64,10 @@ def macs_per_image(model: keras.Model, upto: str, sliced: bool) -> int:
     """Multiply-accumulates of one forward pass up to ``upto`` (one channel there if sliced)."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, h, w, cout = layer.output.shape
-            kh, kw, cin, _ = layer.kernel.shape
-            cout = 1 if (sliced and layer.name == upto) else cout
-            total += h * w * cout * kh * kw * cin
-        elif isinstance(layer, keras.layers.Dense):
-            din, dout = layer.kernel.shape
-            total += din * (1 if (sliced and layer.name == upto) else dout)
+        total += layer_macs(layer, 1 if (sliced and layer.name == upto) else None)
         if layer.name == upto:
             break
-    return int(total)
+    return total
 
 
 def flops_per_image_step(model, upto, sliced) -> int:

@@ -57,6 +57,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.flops import layer_macs  # noqa: E402
 from benchmarks.machine import cpu_flags, cpu_model  # noqa: E402
 from featviz.data.catalog import resolve  # noqa: E402
 from featviz.data.prepare import load_prepared, prepare, to_model_input  # noqa: E402
@@ -119,15 +120,7 @@ def flops_per_image_step(model, objectives, slicing: bool = True) -> int:
     deepest = max(layers, key=[layer.name for layer in model.layers].index)
     total = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense):
-            kernel = tuple(int(d) for d in layer.kernel.shape)
-            out = int(kernel[-1]) if not (sliced and layer.name == deepest) else 1
-            positions = (
-                int(np.prod(layer.output.shape[1:3]))
-                if isinstance(layer, keras.layers.Conv2D)
-                else 1
-            )
-            total += 2 * positions * out * int(np.prod(kernel[:-1]))
+        total += 2 * layer_macs(layer, 1 if (sliced and layer.name == deepest) else None)
         if layer.name == deepest:
             break
     return 2 * total  # forward, and the gradient back to the input
